@@ -1,0 +1,121 @@
+/**
+ * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
+ * migrations through the Supabase CLI, the pg_net worker, and the API gateway
+ * with the Storage stand-in and the Deno functions runtime.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { StackConfig } from "./config.ts";
+import { startApiServer, type RouteHandler } from "./api-server.ts";
+import { startFunctionsRuntime } from "./functions-runtime.ts";
+import { mintApiKey } from "./jwt.ts";
+import { pushMigrations } from "./migrate.ts";
+import { startNetWorker } from "./net-worker.ts";
+import { applyPlatform, type ComponentReport } from "./platform.ts";
+import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } from "./postgres.ts";
+import { startStorageServer } from "./storage/server.ts";
+
+/** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
+export type StackStatus = {
+  API_URL: string;
+  DB_URL: string;
+  STORAGE_URL: string;
+  FUNCTIONS_URL: string;
+  ANON_KEY: string;
+  SERVICE_ROLE_KEY: string;
+  JWT_SECRET: string;
+  COMPONENTS: ComponentReport & Record<string, "real" | "stand-in">;
+};
+
+export type StackHandle = { config: StackConfig; status: StackStatus; stop: () => Promise<void> };
+
+export type StartOptions = {
+  /** Wipe the cluster and stored objects first. */
+  fresh?: boolean;
+  /** Throwaway stack (tests): no fsync. */
+  ephemeral?: boolean;
+  /** Extra environment for the functions (as `supabase/functions/.env`). */
+  functionEnv?: Record<string, string>;
+  log?: (msg: string) => void;
+};
+
+/** Start every component; on failure, stops what already started and rethrows. */
+export async function startStack(config: StackConfig, opts: StartOptions = {}): Promise<StackHandle> {
+  const log = opts.log ?? (() => {});
+  const stops: Array<() => Promise<void> | void> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        console.error(`stack: stopping a component failed: ${(err as Error).message}`);
+      }
+    }
+    stops.length = 0;
+  };
+  try {
+    ensurePostgresPackages(log);
+    if (opts.fresh) rmSync(config.storageDir, { recursive: true, force: true });
+    mkdirSync(config.storageDir, { recursive: true });
+    log(`postgres: starting on 127.0.0.1:${config.dbPort}`);
+    try {
+      startPostgres(config, { fresh: opts.fresh, ephemeral: opts.ephemeral });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- postgres.log ---\n${postgresLogTail(config)}`, { cause: err });
+    }
+    stops.push(() => stopPostgres(config));
+
+    log("platform: roles, auth, storage, realtime, pgmq, pg_net, vault");
+    const components = await applyPlatform(config.root, config.dbUrl);
+    log("migrations: supabase db push");
+    pushMigrations(config.root, config.dbUrl);
+
+    const anonKey = await mintApiKey(config.jwtSecret, "anon");
+    const serviceRoleKey = await mintApiKey(config.jwtSecret, "service_role");
+
+    const net = await startNetWorker({ dbUrl: config.dbUrl });
+    stops.push(() => net.stop());
+
+    const storage = await startStorageServer({
+      dbUrl: config.dbUrl, storageDir: config.storageDir, jwtSecret: config.jwtSecret, publicUrl: config.apiUrl,
+    });
+    stops.push(() => storage.close());
+
+    const functions = await startFunctionsRuntime({
+      root: config.root,
+      jwtSecret: config.jwtSecret,
+      env: {
+        SUPABASE_URL: config.apiUrl,
+        SUPABASE_ANON_KEY: anonKey,
+        SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+        SUPABASE_DB_URL: config.dbUrl,
+        ...opts.functionEnv,
+      },
+    });
+    stops.push(() => functions.close());
+
+    const routes: Record<string, RouteHandler> = { "/storage/v1": storage.handler, "/functions/v1": functions.handler };
+    const api = await startApiServer(config.apiPort, routes);
+    stops.push(() => api.close());
+    log(`api: listening on ${config.apiUrl}`);
+
+    const status: StackStatus = {
+      API_URL: config.apiUrl,
+      DB_URL: config.dbUrl,
+      STORAGE_URL: `${config.apiUrl}/storage/v1`,
+      FUNCTIONS_URL: `${config.apiUrl}/functions/v1`,
+      ANON_KEY: anonKey,
+      SERVICE_ROLE_KEY: serviceRoleKey,
+      JWT_SECRET: config.jwtSecret,
+      COMPONENTS: {
+        postgres: "real", pg_cron: "real", supabase_cli: "real", deno: "real",
+        ...components, auth: "stand-in", storage: "stand-in", postgrest: "stand-in", realtime: "stand-in",
+      },
+    };
+    writeFileSync(config.statusFile, JSON.stringify(status, null, 2));
+    stops.unshift(() => rmSync(config.statusFile, { force: true }));
+    return { config, status, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

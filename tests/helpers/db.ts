@@ -1,0 +1,76 @@
+/**
+ * Database access for tests, the way PostgREST runs client requests: inside a
+ * transaction, `set local role <role>` and `request.jwt.claims` from the JWT.
+ */
+import pg from "pg";
+import { randomUUID } from "node:crypto";
+import { createUser, type LocalUser } from "../../stack/jwt.ts";
+import { testStack } from "./stack.ts";
+
+export type Role = "anon" | "authenticated" | "service_role";
+
+/** A fresh superuser connection to the test database; the caller ends it. */
+export async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: testStack().DB_URL });
+  await client.connect();
+  return client;
+}
+
+/** Run `fn` with a superuser connection, closing it afterwards. */
+export async function withClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = await connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Claims PostgREST would set for a request made with this user's token (or the anon/service key). */
+export function claimsFor(role: Role, user?: { id: string; email?: string }): Record<string, unknown> {
+  if (role === "authenticated") {
+    if (!user) throw new Error("authenticated claims need a user");
+    return { sub: user.id, role, aud: "authenticated", email: user.email ?? "" };
+  }
+  return { role, iss: "supabase-demo" };
+}
+
+/**
+ * Run `fn` as PostgREST would for a request with the given role and user, in
+ * a transaction that is rolled back unless `commit` is set.
+ */
+export async function asRole<T>(
+  client: pg.ClientBase,
+  who: { role: Role; user?: { id: string; email?: string } },
+  fn: (c: pg.ClientBase) => Promise<T>,
+  opts: { commit?: boolean } = {},
+): Promise<T> {
+  await client.query("begin");
+  try {
+    await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [
+      who.role,
+      JSON.stringify(claimsFor(who.role, who.user)),
+    ]);
+    const out = await fn(client);
+    await client.query(opts.commit ? "commit" : "rollback");
+    return out;
+  } catch (err) {
+    await client.query("rollback");
+    throw err;
+  }
+}
+
+/** Create a confirmed user in auth.users with a signed access token. */
+export async function newUser(client: pg.ClientBase, prefix = "user"): Promise<LocalUser> {
+  return await createUser(client, testStack().JWT_SECRET, `${prefix}-${randomUUID().slice(0, 8)}@example.test`);
+}
+
+/** Expect `promise` to reject with the given SQLSTATE. */
+export async function sqlState(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+}
