@@ -1,10 +1,10 @@
 /**
  * vitest global setup: provisions a throwaway stack (fresh cluster on free
- * ports, in `.stack-test/`) for the whole run and tears it down afterwards.
+ * ports, in `.stack-test-<pid>/`) for the whole run and tears it down afterwards.
  * Set TEST_STACK_STATUS=<path to status.json> to run against a stack that is
  * already up instead (a real `supabase start`, or `npm run stack`).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -34,9 +34,11 @@ export default async function setup(project: TestProject) {
     project.provide("stack", JSON.parse(readFileSync(external, "utf8")) as StackStatus);
     return;
   }
+  // One folder per run so that concurrent runs (several checkouts, CI) never share a cluster.
+  const dir = resolve(PROJECT_ROOT, `.stack-test-${process.pid}`);
   const config = loadStackConfig({
     ...process.env,
-    STACK_DIR: resolve(PROJECT_ROOT, ".stack-test"),
+    STACK_DIR: dir,
     STACK_DB_PORT: String(await freePort()),
     STACK_API_PORT: String(await freePort()),
     STACK_GPU_PORT: String(await freePort()),
@@ -45,5 +47,6 @@ export default async function setup(project: TestProject) {
   project.provide("stack", handle.status);
   return async () => {
     await handle.stop();
+    rmSync(dir, { recursive: true, force: true });
   };
 }
