@@ -49,7 +49,8 @@ create schema if not exists extensions;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 create extension if not exists "uuid-ossp" with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
-create extension if not exists pg_cron;
+-- As Supabase enables it: the extension objects live in pg_catalog, the jobs in schema cron.
+create extension if not exists pg_cron with schema pg_catalog;
 grant usage on schema cron to postgres;
 grant all privileges on all tables in schema cron to postgres;
 
