@@ -1,0 +1,41 @@
+/**
+ * The environment every Edge Function runs with, parsed once at start-up so a
+ * misconfigured function fails at boot instead of on some later request.
+ *
+ * Supabase injects the `SUPABASE_*` variables (locally: the embedded stack or
+ * `supabase functions serve`; hosted: the platform). Project secrets such as
+ * the GPU cluster's come from `.env` locally and `supabase secrets set` when
+ * hosted. Pure: `index.ts` passes `Deno.env.toObject()` in.
+ */
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL");
+
+/** Schema of the function environment. */
+export const FunctionEnvSchema = z.object({
+  SUPABASE_URL: z.url(),
+  SUPABASE_ANON_KEY: z.string().min(1),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1),
+  SUPABASE_DB_URL: postgresUrl,
+  GPU_CLUSTER_API_URL: z.url().optional(),
+  GPU_CLUSTER_API_KEY: z.string().min(1).optional(),
+});
+
+/** The parsed, typed function environment. */
+export type FunctionEnv = z.infer<typeof FunctionEnvSchema>;
+
+/**
+ * Parse the environment; throws a {@link ConfigError} naming every missing or
+ * invalid variable (never their values: they are secrets).
+ */
+export function loadEnv(source: Record<string, string | undefined>): FunctionEnv {
+  const parsed = FunctionEnvSchema.safeParse(source);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  throw new ConfigError(`Invalid function environment: ${problems.join("; ")}`, {
+    details: parsed.error.issues.map((i) => ({ variable: i.path.join("."), message: i.message })),
+  });
+}
