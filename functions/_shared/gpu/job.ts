@@ -1,0 +1,175 @@
+/**
+ * The GPU cluster API's own payloads: the training configuration, the submit
+ * request, the job resource and the error body. Import them through
+ * `./types.ts`.
+ */
+import { z } from "zod";
+
+/** Learning-rate schedule after warmup. */
+export const LrSchedulerSchema = z.enum(["linear", "cosine", "constant"]);
+export type LrScheduler = z.infer<typeof LrSchedulerSchema>;
+
+/**
+ * The fully resolved training configuration the cluster runs: every default
+ * already filled in by our backend, so the cluster never guesses.
+ * LoRA fields use PEFT's names (they end up in `adapter_config.json`).
+ */
+export const GpuTrainingConfigSchema = z.object({
+  base_model: z.string().min(1).max(200),
+  /** Parameters of the base model; sizes throughput and GPU memory. */
+  parameter_count: z.int().positive(),
+  r: z.int().min(1).max(1024),
+  lora_alpha: z.number().positive(),
+  lora_dropout: z.number().min(0).max(0.9),
+  target_modules: z.array(z.string().regex(/^[A-Za-z0-9_.]+$/)).min(1).max(64),
+  use_rslora: z.boolean(),
+  use_dora: z.boolean(),
+  epochs: z.number().positive().max(100),
+  batch_size: z.int().min(1).max(4096),
+  gradient_accumulation_steps: z.int().min(1).max(4096),
+  learning_rate: z.number().positive().max(1),
+  lr_scheduler: LrSchedulerSchema,
+  warmup_steps: z.int().min(0),
+  max_seq_length: z.int().min(16).max(262_144),
+  /** Seeds data order and initialisation; the same seed reproduces the run. */
+  seed: z.int().min(0).max(4_294_967_295),
+  checkpoint_every_steps: z.int().min(1),
+  /** Defaults to about 20 evaluations per run. */
+  eval_every_steps: z.int().min(1).optional(),
+  /** Defaults to at most about 500 metric points per run. */
+  logging_steps: z.int().min(1).optional(),
+  /** The caller's throughput estimate; the cluster derives one from `parameter_count` otherwise. */
+  expected_tokens_per_second: z.number().positive().optional(),
+  gpu_type: z.string().min(1).max(64).optional(),
+  gpu_count: z.int().min(1).max(64).optional(),
+});
+export type GpuTrainingConfig = z.infer<typeof GpuTrainingConfigSchema>;
+
+/** Idempotency keys: printable ASCII without spaces, at most 255 characters. */
+export const IdempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 1-255 printable ASCII characters");
+
+/** `POST /v1/jobs` body. */
+export const SubmitJobRequestSchema = z.object({
+  /** A signed HTTPS URL the cluster GETs once at start; JSON Lines, one example per line. */
+  dataset_url: z.url(),
+  dataset_format: z.literal("jsonl").default("jsonl"),
+  config: GpuTrainingConfigSchema,
+  /** Where the cluster POSTs signed webhook events; none are sent without it. */
+  callback_url: z.url().optional(),
+  /** Where the cluster POSTs to obtain signed upload URLs for the final artifacts. */
+  upload_urls_callback_url: z.url().optional(),
+  /** Opaque string pairs echoed back on the job (e.g. our training job id). */
+  metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+});
+export type SubmitJobRequest = z.input<typeof SubmitJobRequestSchema>;
+
+export const JobStatusSchema = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
+export type JobStatus = z.infer<typeof JobStatusSchema>;
+/** Statuses a job never leaves. */
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
+
+export const ProgressSchema = z.object({
+  step: z.int().min(0),
+  /** Null until the cluster has read the dataset and sized the job. */
+  total_steps: z.int().min(1).nullable(),
+  epoch: z.number().min(0),
+  fraction: z.number().min(0).max(1),
+  /** Seconds of (simulated) time left, null when unknown. */
+  eta_seconds: z.number().min(0).nullable(),
+});
+export type Progress = z.infer<typeof ProgressSchema>;
+
+export const MetricPointSchema = z.object({
+  step: z.int().min(1),
+  epoch: z.number().min(0),
+  train_loss: z.number(),
+  /** Present on evaluation steps only. */
+  eval_loss: z.number().nullable(),
+  learning_rate: z.number().min(0),
+  tokens_per_second: z.number().min(0),
+  /** Training seconds elapsed at this step (cluster time). */
+  elapsed_seconds: z.number().min(0),
+});
+export type MetricPoint = z.infer<typeof MetricPointSchema>;
+
+export const CheckpointSchema = z.object({
+  name: z.string(),
+  step: z.int().min(1),
+  epoch: z.number().min(0),
+  train_loss: z.number(),
+  eval_loss: z.number().nullable(),
+  created_at: z.iso.datetime({ offset: true }),
+});
+export type Checkpoint = z.infer<typeof CheckpointSchema>;
+
+/** A relative artifact path: no leading slash, no `..` segments. */
+export const ArtifactPathSchema = z
+  .string()
+  .max(256)
+  .regex(/^(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, "must be a relative path without '..'");
+
+export const ArtifactSchema = z.object({
+  path: ArtifactPathSchema,
+  content_type: z.string().min(1),
+  size_bytes: z.int().min(0),
+  /** Lowercase hex SHA-256 of the file. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type Artifact = z.infer<typeof ArtifactSchema>;
+
+/** Whose fault a failure is: the submitted job (user) or the cluster (system). */
+export const ErrorCategorySchema = z.enum(["user", "system"]);
+
+export const JobErrorSchema = z.object({
+  /** Stable code, e.g. `oom`, `dataset_unreachable`, `dataset_invalid`, `invalid_config`, `node_failure`. */
+  code: z.string().min(1),
+  message: z.string(),
+  /** Whether submitting the same job again may succeed. */
+  retryable: z.boolean(),
+  category: ErrorCategorySchema,
+  /** The step the job failed at, null before training started. */
+  step: z.int().min(0).nullable(),
+});
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+export const JobSchema = z.object({
+  id: z.string().min(1),
+  idempotency_key: z.string().nullable(),
+  status: JobStatusSchema,
+  created_at: z.iso.datetime({ offset: true }),
+  started_at: z.iso.datetime({ offset: true }).nullable(),
+  finished_at: z.iso.datetime({ offset: true }).nullable(),
+  config: GpuTrainingConfigSchema,
+  callback_url: z.string().nullable(),
+  upload_urls_callback_url: z.string().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  /** Examples counted in the dataset, null until read. */
+  examples: z.int().min(0).nullable(),
+  progress: ProgressSchema,
+  /** Points with `step > metrics_since_step` (all of them by default), ascending. */
+  metrics: z.array(MetricPointSchema),
+  checkpoints: z.array(CheckpointSchema),
+  /** Final files, uploaded before the job reports `succeeded`. */
+  artifacts: z.array(ArtifactSchema),
+  error: JobErrorSchema.nullable(),
+  gpu_type: z.string(),
+  gpu_count: z.int().min(1),
+  /** GPU time consumed so far (seconds times GPUs); what the cluster bills. */
+  gpu_seconds: z.number().min(0),
+});
+export type Job = z.infer<typeof JobSchema>;
+
+/** `GET /v1/jobs?idempotency_key=` answer: zero or one job. */
+export const JobListSchema = z.object({ data: z.array(JobSchema) });
+export type JobList = z.infer<typeof JobListSchema>;
+
+/** The body of every error the cluster answers with. */
+export const ClusterErrorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    retryable: z.boolean(),
+    details: z.unknown().optional(),
+  }),
+});
+export type ClusterErrorBody = z.infer<typeof ClusterErrorBodySchema>;
