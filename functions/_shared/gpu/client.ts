@@ -24,6 +24,7 @@ import {
   type GpuErrorKind,
   isGpuClusterError,
   PermanentSystemError,
+  PermanentUserError,
 } from "./errors.ts";
 import {
   ClusterErrorBodySchema,
@@ -114,10 +115,18 @@ export class GpuClusterClient {
   /**
    * Submit a training job. With the same `idempotencyKey` and the same body
    * the cluster returns the job it already has (`replayed: true`); with a
-   * different body it answers 409 ({@link PermanentUserError}).
+   * different body it answers 409 ({@link PermanentUserError}). A request
+   * that fails the contract's schema is a PermanentUserError without a call.
    */
   async submitJob(request: SubmitJobRequest, opts: { idempotencyKey?: string } = {}): Promise<{ job: Job; replayed: boolean }> {
-    const body = SubmitJobRequestSchema.parse(request);
+    const parsed = SubmitJobRequestSchema.safeParse(request);
+    if (!parsed.success) {
+      throw new PermanentUserError("Submit request violates the GPU cluster contract", {
+        attempts: 0,
+        details: parsed.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message })),
+      });
+    }
+    const body = parsed.data;
     const key = opts.idempotencyKey;
     const answer = await this.#call({
       name: "submit_job",

@@ -1,0 +1,273 @@
+/**
+ * Drives simulated jobs through their lives on a timer tick:
+ *
+ *   queued --(queue delay; GET the dataset, count its lines)--> running
+ *   running --(steps at the planned speed; metrics, checkpoints, progress
+ *             events)--> uploading artifacts --> succeeded
+ *   any non-terminal --> failed (dataset, injected step failure, upload) | cancelled
+ *
+ * Simulated time advances `timeScale` times faster than real time, so with
+ * timeScale 600 an hour of training passes in 6 seconds.
+ */
+import type { GpuWebhookEvent, GpuWebhookEventType, JobError, UploadFile } from "../../functions/_shared/gpu/types.ts";
+import { buildAdapterFiles } from "./adapter.ts";
+import type { FaultInjector } from "./faults.ts";
+import { type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
+import { isMetricStep, metricPointAt, planTraining } from "./training.ts";
+import { putArtifact, type RequestUploadUrls } from "./uploads.ts";
+import type { WebhookSender } from "./webhook-sender.ts";
+
+export type EngineOptions = {
+  store: JobStore;
+  faults: FaultInjector;
+  webhooks: WebhookSender;
+  /** Simulated seconds per real second. */
+  timeScale: number;
+  /** Real milliseconds between ticks. */
+  tickMs: number;
+  /** Simulated seconds a job waits in the queue before it starts. */
+  queueDelaySeconds: number;
+  /** Simulated seconds between `job.progress` events. */
+  progressIntervalSeconds: number;
+  requestUploadUrls: RequestUploadUrls;
+  fetch: typeof fetch;
+  log: (message: string) => void;
+};
+
+type BaseKeys = "job_id" | "sequence" | "status" | "progress" | "gpu_seconds";
+type EventExtra<T extends GpuWebhookEventType> = Omit<Extract<GpuWebhookEvent, { type: T }>["data"], BaseKeys>;
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The simulated cluster's scheduler and trainer. */
+export class TrainingEngine {
+  readonly #o: EngineOptions;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last = 0;
+  #closed = false;
+
+  constructor(opts: EngineOptions) {
+    this.#o = opts;
+  }
+
+  start(): void {
+    this.#last = performance.now();
+    this.#timer = setInterval(() => this.tick(), this.#o.tickMs);
+  }
+
+  stop(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+  }
+
+  /** Advance every active job by the real time since the last tick, scaled. */
+  tick(): void {
+    const now = performance.now();
+    const dt = ((now - this.#last) / 1000) * this.#o.timeScale;
+    this.#last = now;
+    for (const job of this.#o.store.active()) this.#advance(job, dt);
+  }
+
+  /** Cancel a job that has not finished; returns false if it already had. */
+  cancel(job: SimJob): boolean {
+    if (job.phase === "done") return false;
+    this.#flushProgress(job);
+    job.status = "cancelled";
+    job.phase = "done";
+    job.finishedAt = new Date();
+    this.#o.log(`${job.id} cancelled at step ${job.step}`);
+    this.#emit(job, "job.cancelled", {}, true);
+    return true;
+  }
+
+  #advance(job: SimJob, dt: number): void {
+    if (job.phase === "queued") {
+      job.queuedSeconds += dt;
+      if (job.queuedSeconds >= this.#o.queueDelaySeconds) {
+        job.phase = "downloading";
+        void this.#download(job).catch((err) => this.#internalError(job, err));
+      }
+    } else if (job.phase === "training") {
+      this.#train(job, dt);
+    }
+  }
+
+  async #download(job: SimJob): Promise<void> {
+    const unreachable = (message: string) =>
+      this.#fail(job, { code: "dataset_unreachable", message, retryable: false, category: "user", step: null });
+    if (this.#o.faults.current.datasetUnreachable) return unreachable("Dataset URL answered 403 (injected fault)");
+    let text: string;
+    try {
+      const res = await this.#o.fetch(job.request.dataset_url, { signal: AbortSignal.timeout(30_000) });
+      text = await res.text();
+      if (!res.ok) return unreachable(`Dataset URL answered ${res.status}`);
+    } catch (err) {
+      return unreachable(`Dataset URL could not be fetched: ${(err as Error).message}`);
+    }
+    if (job.phase !== "downloading") return;
+    const lines = text.split("\n").filter((l) => l.trim().length > 0);
+    const bad = lines.findIndex((l) => !isJsonObject(l));
+    if (lines.length === 0 || bad >= 0) {
+      const message = lines.length === 0 ? "Dataset has no examples" : `Dataset line ${bad + 1} is not a JSON object`;
+      return this.#fail(job, { code: "dataset_invalid", message, retryable: false, category: "user", step: null });
+    }
+    const chars = lines.reduce((n, l) => n + l.length, 0);
+    job.plan = planTraining(job.request.config, {
+      examples: lines.length,
+      avgTokensPerExample: Math.max(1, Math.ceil(chars / lines.length / 4)),
+    });
+    job.status = "running";
+    job.phase = "training";
+    job.startedAt = new Date();
+    this.#o.log(`${job.id} started: ${lines.length} examples, ${job.plan.totalSteps} steps`);
+    this.#emit(job, "job.started", { examples: lines.length, total_steps: job.plan.totalSteps });
+  }
+
+  #train(job: SimJob, dt: number): void {
+    const plan = job.plan!;
+    const config = job.request.config;
+    job.trainingSeconds += dt;
+    const target = Math.min(plan.totalSteps, Math.floor(job.trainingSeconds / plan.secondsPerStep));
+    // Billed time: what the steps used (a tick may overshoot the end of the run).
+    const bill = (seconds: number) => {
+      job.gpuSeconds = Math.min(seconds, plan.totalSteps * plan.secondsPerStep) * (config.gpu_count ?? 1);
+    };
+    bill(job.trainingSeconds);
+    const failure = this.#o.faults.current.failAtStep;
+    for (let step = job.step + 1; step <= target; step++) {
+      if (failure && step >= failure.step) {
+        bill(step * plan.secondsPerStep);
+        return this.#fail(job, {
+          code: failure.code ?? "oom",
+          message: failure.message ?? `CUDA out of memory at step ${step}`,
+          retryable: failure.retryable ?? true,
+          category: failure.category ?? "system",
+          step,
+        });
+      }
+      job.step = step;
+      if (!isMetricStep(plan, config, step)) continue;
+      const point = metricPointAt(plan, config, step);
+      job.metrics.push(point);
+      job.unsentMetrics.push(point);
+      if (step % config.checkpoint_every_steps === 0) {
+        const checkpoint = {
+          name: `checkpoint-${step}`,
+          step,
+          epoch: point.epoch,
+          train_loss: point.train_loss,
+          eval_loss: point.eval_loss,
+          created_at: new Date().toISOString(),
+        };
+        job.checkpoints.push(checkpoint);
+        this.#emit(job, "job.checkpoint", { checkpoint });
+      }
+    }
+    if (job.trainingSeconds - job.lastProgressAt >= this.#o.progressIntervalSeconds) this.#flushProgress(job);
+    if (job.step >= plan.totalSteps) {
+      this.#flushProgress(job);
+      job.phase = "uploading";
+      void this.#upload(job).catch((err) => this.#internalError(job, err));
+    }
+  }
+
+  async #upload(job: SimJob): Promise<void> {
+    const files = buildAdapterFiles(job.request.config);
+    const meta: UploadFile[] = await Promise.all(
+      files.map(async (f) => ({
+        path: f.path,
+        content_type: f.contentType,
+        size_bytes: f.bytes.length,
+        sha256: await sha256Hex(f.bytes),
+      })),
+    );
+    try {
+      const targets = await this.#withRetries(() => this.#o.requestUploadUrls(toJobView(job), meta));
+      for (const file of files) {
+        const target = targets.find((t) => t.path === file.path);
+        if (!target) throw new Error(`No upload URL for "${file.path}"`);
+        await this.#withRetries(() => putArtifact(target, file, { fetch: this.#o.fetch }));
+      }
+    } catch (err) {
+      if (job.phase !== "uploading") return;
+      return this.#fail(job, {
+        code: "artifact_upload_failed",
+        message: `Could not upload artifacts: ${(err as Error).message}`,
+        retryable: true,
+        category: "system",
+        step: job.step,
+      });
+    }
+    if (job.phase !== "uploading") return;
+    job.artifacts = meta;
+    job.status = "succeeded";
+    job.phase = "done";
+    job.finishedAt = new Date();
+    this.#o.log(`${job.id} succeeded after ${job.step} steps`);
+    this.#emit(job, "job.succeeded", { artifacts: meta, final_metrics: job.metrics.at(-1) ?? null }, true);
+  }
+
+  async #withRetries<T>(fn: () => Promise<T>): Promise<T> {
+    const delays = [200, 1000];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const delay = delays[attempt];
+        if (delay === undefined || this.#closed) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  #fail(job: SimJob, error: JobError): void {
+    if (job.phase === "done") return;
+    this.#flushProgress(job);
+    job.error = error;
+    job.status = "failed";
+    job.phase = "done";
+    job.finishedAt = new Date();
+    this.#o.log(`${job.id} failed: ${error.code}: ${error.message}`);
+    this.#emit(job, "job.failed", { error }, true);
+  }
+
+  #internalError(job: SimJob, err: unknown): void {
+    this.#fail(job, { code: "internal_error", message: String(err), retryable: true, category: "system", step: job.step });
+  }
+
+  #flushProgress(job: SimJob): void {
+    if (job.unsentMetrics.length === 0) return;
+    const metrics = job.unsentMetrics;
+    job.unsentMetrics = [];
+    job.lastProgressAt = job.trainingSeconds;
+    this.#emit(job, "job.progress", { metrics });
+  }
+
+  #emit<T extends GpuWebhookEventType>(job: SimJob, type: T, extra: EventExtra<T>, final = false): void {
+    job.sequence += 1;
+    const url = job.request.callback_url;
+    if (!url || this.#closed) return;
+    const data = {
+      job_id: job.id,
+      sequence: job.sequence,
+      status: job.status,
+      progress: jobProgress(job),
+      gpu_seconds: reportedGpuSeconds(job),
+      ...extra,
+    };
+    const event = { type, timestamp: new Date().toISOString(), data } as GpuWebhookEvent;
+    this.#o.webhooks.send(url, structuredClone(event), { final });
+  }
+}
+
+function isJsonObject(line: string): boolean {
+  try {
+    const v: unknown = JSON.parse(line);
+    return v !== null && typeof v === "object" && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
