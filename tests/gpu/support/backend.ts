@@ -27,6 +27,8 @@ export type FakeBackend = {
   /** Requests rejected for a bad signature or body. */
   rejected: Array<{ path: string; reason: string }>;
   uploadRequests: UploadUrlsRequest[];
+  /** A single-use signed upload URL for `key`, as `/upload-urls` hands out. */
+  signedUploadUrl(key: string): string;
   /** Stored artifacts by `{job_id}/{path}`. */
   objects: Map<string, { bytes: Uint8Array; contentType: string }>;
   close(): Promise<void>;
@@ -54,6 +56,11 @@ export async function startFakeBackend(opts: { webhookSecret: string }): Promise
     objects: new Map<string, { bytes: Uint8Array; contentType: string }>(),
   };
   let base = "";
+  const sign = (key: string) => {
+    const token = crypto.randomUUID();
+    tokens.set(key, token);
+    return `${base}/objects/${key}?token=${token}`;
+  };
 
   async function verified(req: IncomingMessage, res: ServerResponse, path: string): Promise<unknown> {
     const raw = (await body(req)).toString("utf8");
@@ -91,12 +98,7 @@ export async function startFakeBackend(opts: { webhookSecret: string }): Promise
         if (json === undefined) return;
         const request = UploadUrlsRequestSchema.parse(json);
         backend.uploadRequests.push(request);
-        const uploads = request.files.map((f) => {
-          const key = `${request.job_id}/${f.path}`;
-          const token = crypto.randomUUID();
-          tokens.set(key, token);
-          return { path: f.path, signed_url: `${base}/objects/${key}?token=${token}` };
-        });
+        const uploads = request.files.map((f) => ({ path: f.path, signed_url: sign(`${request.job_id}/${f.path}`) }));
         return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ uploads }));
       }
       if (req.method === "PUT" && url.pathname.startsWith("/objects/")) {
@@ -117,6 +119,7 @@ export async function startFakeBackend(opts: { webhookSecret: string }): Promise
     url: base,
     webhookUrl: `${base}/webhook`,
     uploadUrlsUrl: `${base}/upload-urls`,
+    signedUploadUrl: sign,
     dataset(name, data) {
       datasets.set(name, data);
       return `${base}/datasets/${name}`;
