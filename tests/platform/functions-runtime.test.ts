@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { createClient } from "@supabase/supabase-js";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { SignJWT } from "jose";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { startFunctionsRuntime, type FunctionsRuntime } from "../../stack/functi
 import { mintUserToken } from "../../stack/jwt.ts";
 import { connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -68,12 +69,7 @@ describe("the stack's /functions/v1 gateway (functions/health, verify_jwt = true
   });
 
   it("answers supabase-js functions.invoke() unchanged", async () => {
-    const s = testStack();
-    const supabase = createClient(s.API_URL, s.ANON_KEY, {
-      auth: { persistSession: false, autoRefreshToken: false },
-      // Node 20 has no global WebSocket and createClient() insists on one for Realtime, unused here.
-      realtime: { transport: NoWebSocket as never },
-    });
+    const supabase = supabaseClient(testStack().ANON_KEY);
     const { data, error } = await supabase.functions.invoke("health");
     expect(error).toBeNull();
     expect(data).toEqual({ success: true, data: { ok: true, db: 1, function: "health" } });
@@ -232,20 +228,6 @@ describe("the functions runtime with fixture functions (tests/fixtures/functions
     expect(pids.map(isAlive)).toEqual([true, true]);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((ok) => setTimeout(ok, 20));
-  }
-}
-
-class NoWebSocket {
-  constructor() {
-    throw new Error("Realtime is not available in these tests");
-  }
-}
 
 function isAlive(pid: number): boolean {
   try {

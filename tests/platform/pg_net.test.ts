@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 type Seen = { method: string; url: string; headers: IncomingMessage["headers"]; body: string };
 type ResponseRow = {
@@ -29,16 +30,6 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Poll `probe` until it returns a value, failing after `ms`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("pg_net", () => {
   let db: pg.Client;
@@ -47,10 +38,12 @@ describe("pg_net", () => {
   const seen: Seen[] = [];
   const held = new Set<ServerResponse>();
 
-  const arrived = (token: string) => waitFor(`a request for ${token}`, () => seen.find((s) => s.url.includes(token)));
+  const arrived = (token: string) => waitFor(() => seen.find((s) => s.url.includes(token)), { what: `a request for ${token}`, timeoutMs: 15_000 });
   const responseOf = (id: string) =>
-    waitFor(`the response to request ${id}`, async () =>
-      (await db.query<ResponseRow>("select * from net._http_response where id = $1", [id])).rows[0]);
+    waitFor(async () => (await db.query<ResponseRow>("select * from net._http_response where id = $1", [id])).rows[0], {
+      what: `the response to request ${id}`,
+      timeoutMs: 15_000,
+    });
   const headerOf = (row: ResponseRow, name: string) =>
     Object.entries(row.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
 

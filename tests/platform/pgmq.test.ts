@@ -10,20 +10,11 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../stack/config.ts";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 type Message = { msg_id: string; read_ct: number; enqueued_at: Date; vt: Date; message: unknown };
 
 const queueName = () => `t_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("pgmq", () => {
   let db: pg.Client;

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import type { SupabaseClient } from "@supabase/supabase-js";
 import { SignJWT } from "jose";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import type { LocalUser } from "../../stack/jwt.ts";
 import { parseSize } from "../../stack/storage/config.ts";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 
 const sfx = randomUUID().slice(0, 8);
 const BUCKET = `lt-test-${sfx}`;
@@ -21,19 +22,7 @@ const LIMITED = `lt-test-${sfx}-limited`;
 const PUBLIC = `lt-test-${sfx}-public`;
 const SCHEMA = `storage_test_${sfx}`;
 
-const client = (key: string, token?: string): SupabaseClient =>
-  createClient(testStack().API_URL, key, {
-    global: token ? { headers: { Authorization: `Bearer ${token}` } } : {},
-    auth: { persistSession: false },
-    // Node 20 has no global WebSocket and createClient() insists on one for Realtime, unused here.
-    realtime: { transport: NoWebSocket as never },
-  });
-
-class NoWebSocket {
-  constructor() {
-    throw new Error("Realtime is not available in these tests");
-  }
-}
+const client = (key: string, token?: string): SupabaseClient => supabaseClient(key, token) as SupabaseClient;
 
 const storageUrl = (path: string) => `${testStack().API_URL}/storage/v1${path}`;
 const bytesOf = async (blob: Blob | null) => Buffer.from(await blob!.arrayBuffer());
