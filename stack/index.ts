@@ -12,6 +12,7 @@ import { pushMigrations } from "./migrate.ts";
 import { startNetWorker } from "./net-worker.ts";
 import { applyPlatform, type ComponentReport } from "./platform.ts";
 import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } from "./postgres.ts";
+import { upsertVaultSecrets } from "./secrets.ts";
 import { startStorageServer } from "./storage/server.ts";
 
 /** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
@@ -71,6 +72,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
 
     const anonKey = await mintApiKey(config.jwtSecret, "anon");
     const serviceRoleKey = await mintApiKey(config.jwtSecret, "service_role");
+    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, service_role_key: serviceRoleKey });
 
     const net = await startNetWorker({ dbUrl: config.dbUrl });
     stops.push(() => net.stop());
