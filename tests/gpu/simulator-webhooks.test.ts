@@ -9,7 +9,7 @@ import { classifyJobError, PermanentUserError, RetryableError } from "../../func
 import { type GpuSimulator, type GpuSimulatorOptions, startGpuSimulator } from "../../gpu-cluster/simulator/index.ts";
 import type { GpuWebhookEvent } from "../../types/gpu-cluster.ts";
 import { type FakeBackend, type ReceivedEvent, startFakeBackend } from "./support/backend.ts";
-import { API_KEY, config, jsonl, submitBody, WEBHOOK_SECRET, waitFor } from "./support/fixtures.ts";
+import { API_KEY, jsonl, submitBody, WEBHOOK_SECRET, waitFor } from "./support/fixtures.ts";
 
 let backend: FakeBackend;
 let sim: GpuSimulator | undefined;
