@@ -21,7 +21,10 @@ export type RequestFaultKind =
   /** 503 `capacity_unavailable` with `Retry-After` (submit only). */
   | "capacity";
 
-/** One scripted fault: applies to the next request of operation `on` (any by default). */
+/**
+ * One scripted fault: applies to the next request of operation `on` (any by
+ * default); a `capacity` entry applies to the next submit that would create a job.
+ */
 export type ScriptedFault = { fault: RequestFaultKind; on?: SimOperation; status?: number; retryAfterSeconds?: number };
 
 /** A failure injected into training at a step. */
@@ -54,7 +57,7 @@ export type GpuSimulatorFaults = {
   timeoutRate?: number;
   /** Fraction of submits whose job is created but whose response is dropped. */
   lostSubmissionRate?: number;
-  /** Fraction of new submits refused with 503 `capacity_unavailable`. */
+  /** Fraction of submits that would create a job refused with 503 `capacity_unavailable`. */
   capacityRefusalRate?: number;
   /** Fail every running job when it reaches this step (e.g. out of memory). */
   failAtStep?: StepFailure;
@@ -97,16 +100,12 @@ export class FaultInjector {
     return rate !== undefined && rate > 0 && this.#rng() < rate;
   }
 
-  /** The fault for a request of operation `op`, or null for a normal answer. */
+  /** The fault for a request of operation `op`, or null for a normal answer (capacity aside). */
   forRequest(op: SimOperation): RequestFault | null {
     const f = this.#faults;
+    const scripted = this.#take((s) => s.fault !== "capacity" && (s.on === undefined || s.on === op));
+    if (scripted) return scripted;
     const retryAfter = f.retryAfterSeconds ?? 1;
-    const i = this.#script.findIndex((s) => s.on === undefined || s.on === op);
-    if (i >= 0) {
-      const s = this.#script.splice(i, 1)[0]!;
-      const status = s.status ?? defaultStatus(s.fault);
-      return { kind: s.fault, status, retryAfterSeconds: s.retryAfterSeconds ?? retryAfter };
-    }
     if (this.chance(f.timeoutRate)) return { kind: "timeout", status: 0, retryAfterSeconds: retryAfter };
     if (this.chance(f.rateLimitRate)) return { kind: "rate_limit", status: 429, retryAfterSeconds: retryAfter };
     if (this.chance(f.serverErrorRate)) {
@@ -114,13 +113,34 @@ export class FaultInjector {
       const status = statuses[Math.floor(this.#rng() * statuses.length)] ?? 500;
       return { kind: "server_error", status, retryAfterSeconds: retryAfter };
     }
-    if (op === "submit" && this.chance(f.capacityRefusalRate)) {
-      return { kind: "capacity", status: 503, retryAfterSeconds: retryAfter };
-    }
     if (op === "submit" && this.chance(f.lostSubmissionRate)) {
       return { kind: "lost_response", status: 0, retryAfterSeconds: retryAfter };
     }
     return null;
+  }
+
+  /**
+   * Whether a valid submit that would create a new job is refused for lack
+   * of capacity (replays of existing jobs never are).
+   */
+  capacityRefusal(): RequestFault | null {
+    const scripted = this.#take((s) => s.fault === "capacity");
+    if (scripted) return scripted;
+    const f = this.#faults;
+    return this.chance(f.capacityRefusalRate)
+      ? { kind: "capacity", status: 503, retryAfterSeconds: f.retryAfterSeconds ?? 1 }
+      : null;
+  }
+
+  #take(match: (s: ScriptedFault) => boolean): RequestFault | null {
+    const i = this.#script.findIndex(match);
+    if (i < 0) return null;
+    const s = this.#script.splice(i, 1)[0]!;
+    return {
+      kind: s.fault,
+      status: s.status ?? defaultStatus(s.fault),
+      retryAfterSeconds: s.retryAfterSeconds ?? this.#faults.retryAfterSeconds ?? 1,
+    };
   }
 }
 

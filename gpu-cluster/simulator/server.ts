@@ -76,15 +76,17 @@ function faultError(fault: RequestFault): HttpError {
   if (fault.kind === "capacity") {
     return new HttpError(503, "capacity_unavailable", "No GPU capacity available; try again later", true, undefined, retryAfter);
   }
-  const headers = fault.status === 503 ? retryAfter : {};
-  return new HttpError(fault.status, "internal_error", "Injected server error", true, undefined, headers);
+  if (fault.status === 503) {
+    return new HttpError(503, "service_unavailable", "Service unavailable (injected)", true, undefined, retryAfter);
+  }
+  return new HttpError(fault.status, "internal_error", "Injected server error", true);
 }
 
 /** Build the simulator's HTTP server (not yet listening). */
 export function createSimulatorServer(deps: ServerDeps): Server {
   const { store, engine, faults } = deps;
 
-  async function submit(req: IncomingMessage, res: ServerResponse, capacityFault: RequestFault | null): Promise<void> {
+  async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const key = req.headers["idempotency-key"];
     if (Array.isArray(key) || (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key))) {
       throw new HttpError(400, "invalid_request", "Idempotency-Key must be 1-255 printable ASCII characters");
@@ -117,7 +119,8 @@ export function createSimulatorServer(deps: ServerDeps): Server {
         return send(res, 200, toJobView(existing), { "idempotent-replayed": "true", location: `/v1/jobs/${existing.id}` });
       }
     }
-    if (capacityFault) throw faultError(capacityFault);
+    const refusal = faults.capacityRefusal();
+    if (refusal) throw faultError(refusal);
     const job = store.create(parsed.data, key ?? null);
     deps.log(`${job.id} submitted${key ? ` with key ${key}` : ""}`);
     send(res, 201, toJobView(job), { location: `/v1/jobs/${job.id}` });
@@ -136,12 +139,13 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     if (r instanceof HttpError) return sendError(res, r);
     const latency = faults.current.latencyMs ?? 0;
     if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
-    const fault = faults.forRequest(r.op);
-    if (fault?.kind === "timeout") return; // never answer; close() or the client ends the connection
-    if (fault && fault.kind !== "lost_response" && fault.kind !== "capacity") return sendError(res, faultError(fault));
     if (req.headers.authorization !== `Bearer ${deps.apiKey}`) {
       return sendError(res, new HttpError(401, "unauthorized", "Missing or invalid API key"));
     }
+    // Faults hit authenticated requests only (limits and capacity are per API key).
+    const fault = faults.forRequest(r.op);
+    if (fault?.kind === "timeout") return; // never answer; close() or the client ends the connection
+    if (fault && fault.kind !== "lost_response") return sendError(res, faultError(fault));
     if (fault?.kind === "lost_response") {
       // Process the request, then drop the connection before the answer is out.
       res.write = () => true;
@@ -152,7 +156,7 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     }
     switch (r.op) {
       case "submit":
-        return await submit(req, res, fault?.kind === "capacity" ? fault : null);
+        return await submit(req, res);
       case "find": {
         const key = url.searchParams.get("idempotency_key");
         if (!key) throw new HttpError(400, "invalid_request", "Query parameter idempotency_key is required");
