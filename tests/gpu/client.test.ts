@@ -113,6 +113,24 @@ describe("GpuClusterClient against the simulator", () => {
     expect(delays).toEqual([99, 199, 399, 799, 999]);
   });
 
+  it("rides out a 50 % rate of 5xx answers on reads by retrying", async () => {
+    const c = client({ maxAttempts: 8 });
+    const { job } = await c.submitJob(body(), { idempotencyKey: "rate-5xx" });
+    sim.setFaults({ serverErrorRate: 0.5, seed: 3 });
+    for (let i = 0; i < 20; i++) expect((await c.getJob(job.id)).id).toBe(job.id);
+    expect(delays.length).toBeGreaterThan(5); // about one retry per call
+  });
+
+  it("injected latency delays every answer, and beyond the timeout it is a timeout", async () => {
+    sim.setFaults({ latencyMs: 200 });
+    const started = Date.now();
+    await expect(client().findJobByIdempotencyKey("none")).resolves.toBeNull();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    const err = await failure(client({ timeoutMs: 50, maxAttempts: 1 }).findJobByIdempotencyKey("none"));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.message).toMatch(/timed out/);
+  });
+
   it("honours Retry-After on 429 instead of its own backoff", async () => {
     sim.setFaults({ script: [{ fault: "rate_limit", retryAfterSeconds: 7 }, { fault: "rate_limit", retryAfterSeconds: 2 }] });
     const { job } = await client().submitJob(body(), { idempotencyKey: "429-1" });
