@@ -59,7 +59,8 @@ const ofType = <T extends GpuWebhookEvent["type"]>(type: T) =>
 
 describe("webhook events", () => {
   it("are signed, in order, and tell the whole story: started, checkpoints, progress, succeeded", async () => {
-    const client = await simulator({ timeScale: 200 }); // ~2 simulated seconds per tick: several progress events
+    // ~11 simulated seconds of training at 50x with a progress event every simulated second.
+    const client = await simulator({ timeScale: 50, queueDelaySeconds: 0, progressIntervalSeconds: 1 });
     const jobId = await submit(client);
     await terminalEvent(jobId);
     expect(backend.rejected).toEqual([]);
@@ -119,7 +120,7 @@ describe("webhook events", () => {
   });
 
   it("job.cancelled follows a cancel of a running job, and nothing comes after it", async () => {
-    const client = await simulator({ timeScale: 50 });
+    const client = await simulator({ timeScale: 5, queueDelaySeconds: 0 }); // a 2-second run: time to cancel it
     const jobId = await submit(client);
     await waitFor(() => backend.events.some((e) => e.event.type === "job.started"), { what: "job.started" });
     await client.cancelJob(jobId);
