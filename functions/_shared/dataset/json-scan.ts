@@ -107,7 +107,7 @@ function scanString(text: string, start: number, decode: boolean): { end: number
 function scanNumber(text: string, start: number): number | JsonProblem {
   let j = start;
   if (text.charCodeAt(j) === 0x2d) j++;
-  const bad = (hint: string) => invalid(start, `Invalid number "${text.slice(start, Math.min(text.length, j + 1))}"`, hint);
+  const bad = (hint: string) => invalid(start, `Invalid number "${/^[-+0-9.eE]*/.exec(text.slice(start, start + 40))![0] || text[start]}"`, hint);
   if (!isDigit(text.charCodeAt(j))) return bad("A number needs a digit after \"-\"");
   if (text.charCodeAt(j) === 0x30 && isDigit(text.charCodeAt(j + 1))) return bad("Numbers must not have leading zeros");
   while (isDigit(text.charCodeAt(j))) j++;
