@@ -11,59 +11,57 @@
  */
 
 /**
- * (left id, right id) → (rank, merged id). The merged id is resolved on
- * first use through `resolve` (string concatenation and a vocabulary
- * lookup), because building it for every merge up front is most of the
- * load time and only a small share of merges ever fires.
+ * (left id, right id) → (rank, merged id): open addressing in one
+ * Int32Array with the four fields of a slot side by side, so a probe touches
+ * one cache line.
  */
 export class MergeTable {
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  private readonly rank: Int32Array;
-  private readonly merged: Int32Array;
+  private readonly data: Int32Array;
   private readonly mask: number;
   size = 0;
 
-  constructor(capacity: number, private readonly resolve: (left: number, right: number) => number) {
+  constructor(capacity: number) {
     let slots = 1024;
-    while (slots < capacity * 2) slots *= 2;
+    while (slots < capacity * 1.5) slots *= 2; // load factor at most 2/3
     this.mask = slots - 1;
-    this.left = new Int32Array(slots).fill(-1);
-    this.right = new Int32Array(slots);
-    this.rank = new Int32Array(slots);
-    this.merged = new Int32Array(slots);
+    this.data = new Int32Array(slots * 4).fill(-1);
   }
 
+  /** The slot index (×4) of pair (a, b), free or taken. */
   private slot(a: number, b: number): number {
+    const d = this.data;
     let i = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b)) & this.mask;
-    while (this.left[i] !== -1 && (this.left[i] !== a || this.right[i] !== b)) i = (i + 1) & this.mask;
-    return i;
+    for (;;) {
+      const o = i << 2;
+      const l = d[o]!;
+      if (l === -1 || (l === a && d[o + 1] === b)) return o;
+      i = (i + 1) & this.mask;
+    }
   }
 
   /** Add or overwrite a merge (a later duplicate wins, as in the references' maps). */
-  set(a: number, b: number, rank: number): void {
-    const i = this.slot(a, b);
-    if (this.left[i] === -1) this.size++;
-    this.left[i] = a;
-    this.right[i] = b;
-    this.rank[i] = rank;
-    this.merged[i] = -1;
+  set(a: number, b: number, rank: number, merged: number): void {
+    const o = this.slot(a, b);
+    const d = this.data;
+    if (d[o] === -1) this.size++;
+    d[o] = a;
+    d[o + 1] = b;
+    d[o + 2] = rank;
+    d[o + 3] = merged;
   }
 
   /** The slot of pair (a, b), or -1 when they do not merge. */
   find(a: number, b: number): number {
-    const i = this.slot(a, b);
-    return this.left[i] === -1 ? -1 : i;
+    const o = this.slot(a, b);
+    return this.data[o] === -1 ? -1 : o;
   }
 
   rankAt(slot: number): number {
-    return this.rank[slot]!;
+    return this.data[slot + 2]!;
   }
 
   mergedAt(slot: number): number {
-    let m = this.merged[slot]!;
-    if (m < 0) m = this.merged[slot] = this.resolve(this.left[slot]!, this.right[slot]!);
-    return m;
+    return this.data[slot + 3]!;
   }
 }
 

