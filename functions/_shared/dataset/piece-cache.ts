@@ -6,10 +6,15 @@
  * so its memory is bounded.
  */
 
-const EMPTY_KEY = undefined;
+/**
+ * Pieces are never empty, so "" marks a free slot. The key array is built
+ * element by element: `new Array(2 ** 18)` would be a slow dictionary-mode
+ * array in V8.
+ */
+const EMPTY_KEY = "";
 
 export class PieceCache {
-  private keys: Array<string | undefined>;
+  private keys: string[];
   private readonly hashes: Int32Array;
   private readonly counts: Int32Array;
   private readonly flags: Uint8Array;
@@ -19,7 +24,7 @@ export class PieceCache {
   constructor(bits = 18) {
     const slots = 1 << bits;
     this.mask = slots - 1;
-    this.keys = new Array<string | undefined>(slots);
+    this.keys = Array.from({ length: slots }, () => EMPTY_KEY);
     this.hashes = new Int32Array(slots);
     this.counts = new Int32Array(slots);
     this.flags = new Uint8Array(slots);
@@ -36,7 +41,7 @@ export class PieceCache {
   get(s: string, start: number, end: number, flag: number, h: number): number {
     const len = end - start;
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
-      const key = this.keys[i];
+      const key = this.keys[i]!;
       if (key === EMPTY_KEY) return -1;
       if (this.hashes[i] === h && key.length === len && this.flags[i] === flag && s.startsWith(key, start)) return this.counts[i]!;
     }
@@ -45,7 +50,7 @@ export class PieceCache {
   /** Remember a piece (which must be a standalone copy, not a view of a larger string). */
   set(piece: string, flag: number, h: number, count: number): void {
     if (this.used * 2 >= this.keys.length) {
-      this.keys = new Array<string | undefined>(this.keys.length);
+      this.keys = Array.from({ length: this.keys.length }, () => EMPTY_KEY);
       this.used = 0;
     }
     let i = h & this.mask;

@@ -9,7 +9,8 @@
  *   the text (piece-cache.ts; the split regex runs sticky with test(), which
  *   allocates no match objects).
  * - Per text: system prompts and instructions repeat verbatim across
- *   examples; a repeated text costs one map lookup.
+ *   examples; a text seen a second time is cached, and from then on costs
+ *   one map lookup.
  * Both tables are bounded (cleared when full), so memory stays flat on any
  * file, and neither can change a count.
  *
@@ -53,17 +54,31 @@ const METASPACE = 0x2581;
 
 const MAX_TEXTS = 20_000;
 const MAX_TEXT_CHARS = 4_000_000;
+const MAX_SIGHTINGS = 100_000;
+
+/**
+ * A cheap fingerprint of a text (length and up to 64 sampled characters),
+ * to notice a text seen before without copying or fully hashing it.
+ */
+function sample(s: string): number {
+  let h = Math.imul(s.length, 0x9e3779b1);
+  const step = Math.max(1, s.length >> 6);
+  for (let i = 0; i < s.length; i += step) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h;
+}
 
 /** Counts tokens of text with one tokenizer's pipeline. */
 export class TextCounter {
   private readonly trie: TrieNode = new Map();
-  private readonly first = new Uint8Array(65536);
+  /** Finds the next character that starts an added token (native scan instead of a loop per character). */
+  private readonly starts: RegExp | null;
   private readonly pieces = new PieceCache();
   private readonly sticky: RegExp | null;
   private readonly search: RegExp | null;
   private readonly glue: Set<number>;
   private readonly texts = new Map<string, number>();
   private textChars = 0;
+  private readonly sighted = new Set<number>();
   private syms = new Int32Array(256);
   private bytes = new Uint8Array(1024);
   private readonly encoder = new TextEncoder();
@@ -82,8 +97,9 @@ export class TextCounter {
         node = child;
       }
       node.end = tok;
-      this.first[tok.charCodeAt(0)] = 1;
     }
+    const firsts = [...new Set(p.addedTokens.map((t) => t.charCodeAt(0)))];
+    this.starts = firsts.length === 0 ? null : new RegExp(`[${firsts.map((c) => `\\u${c.toString(16).padStart(4, "0")}`).join("")}]`, "g");
   }
 
   /** Tokens of `text`, added tokens included (each counts one). */
@@ -93,18 +109,28 @@ export class TextCounter {
     let n = 0;
     let start = 0;
     const len = text.length;
-    for (let i = 0; i < len; ) {
-      const match = this.first[text.charCodeAt(i)] ? this.matchAt(text, i) : null;
-      if (match === null) {
-        i++;
-        continue;
+    const starts = this.starts;
+    if (starts !== null) {
+      starts.lastIndex = 0;
+      for (let m = starts.exec(text); m !== null; m = starts.exec(text)) {
+        const at = m.index;
+        const match = this.matchAt(text, at);
+        if (match === null) continue; // lastIndex is already at + 1
+        if (at > start) n += this.section(text.slice(start, at));
+        n++;
+        start = at + match.length;
+        starts.lastIndex = start;
       }
-      if (i > start) n += this.section(text.slice(start, i));
-      n++;
-      i += match.length;
-      start = i;
     }
     if (start < len) n += this.section(start === 0 ? text : text.slice(start));
+    // Cache a text the second time it is seen: most texts are unique, and
+    // copying each into the cache would cost more than it saves.
+    const fp = sample(text);
+    if (!this.sighted.has(fp)) {
+      if (this.sighted.size >= MAX_SIGHTINGS) this.sighted.clear();
+      this.sighted.add(fp);
+      return n;
+    }
     if (this.texts.size >= MAX_TEXTS || this.textChars + len > MAX_TEXT_CHARS) {
       this.texts.clear();
       this.textChars = 0;
