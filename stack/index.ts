@@ -1,9 +1,12 @@
 /**
  * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
- * migrations through the Supabase CLI, the pg_net worker, and the API gateway
- * with the Storage stand-in and the Deno functions runtime.
+ * migrations through the Supabase CLI, the pg_net worker, the GPU cluster
+ * simulator, and the API gateway with the Storage stand-in and the Deno
+ * functions runtime.
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { startGpuSimulator, type GpuSimulator } from "../gpu-cluster/simulator/index.ts";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
 import { startFunctionsRuntime } from "./functions-runtime.ts";
@@ -24,10 +27,16 @@ export type StackStatus = {
   ANON_KEY: string;
   SERVICE_ROLE_KEY: string;
   JWT_SECRET: string;
+  /** The GPU cluster simulator (`GPU_CLUSTER_API_URL` of the functions); its admin API is `/_sim/*`. */
+  GPU_CLUSTER_URL: string;
+  /** Bearer key of the simulator, random per start (`GPU_CLUSTER_API_KEY`). */
+  GPU_CLUSTER_API_KEY: string;
+  /** Secret the simulator signs webhooks with, random per start (`GPU_WEBHOOK_SECRET`). */
+  GPU_WEBHOOK_SECRET: string;
   COMPONENTS: ComponentReport & Record<string, "real" | "stand-in">;
 };
 
-export type StackHandle = { config: StackConfig; status: StackStatus; stop: () => Promise<void> };
+export type StackHandle = { config: StackConfig; status: StackStatus; gpu: GpuSimulator; stop: () => Promise<void> };
 
 export type StartOptions = {
   /** Wipe the cluster and stored objects first. */
@@ -82,6 +91,13 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     });
     stops.push(() => storage.close());
 
+    const gpuApiKey = `sim_${randomBytes(24).toString("hex")}`;
+    const gpuWebhookSecret = `whsec_${randomBytes(32).toString("base64")}`;
+    // 600x: an hour of simulated training takes six seconds.
+    const gpu = await startGpuSimulator({ port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600 });
+    stops.push(() => gpu.close());
+    log(`gpu cluster simulator: listening on ${gpu.url}`);
+
     const functions = await startFunctionsRuntime({
       root: config.root,
       jwtSecret: config.jwtSecret,
@@ -90,6 +106,11 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
         SUPABASE_ANON_KEY: anonKey,
         SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
+        GPU_CLUSTER_API_URL: gpu.url,
+        GPU_CLUSTER_API_KEY: gpuApiKey,
+        GPU_WEBHOOK_SECRET: gpuWebhookSecret,
+        // The simulator answers at once unless a fault says otherwise; do not wait 10 s for a hang.
+        GPU_CLUSTER_TIMEOUT_MS: "5000",
         ...opts.functionEnv,
       },
     });
@@ -108,14 +129,18 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
       ANON_KEY: anonKey,
       SERVICE_ROLE_KEY: serviceRoleKey,
       JWT_SECRET: config.jwtSecret,
+      GPU_CLUSTER_URL: gpu.url,
+      GPU_CLUSTER_API_KEY: gpuApiKey,
+      GPU_WEBHOOK_SECRET: gpuWebhookSecret,
       COMPONENTS: {
         postgres: "real", pg_cron: "real", supabase_cli: "real", deno: "real",
         ...components, auth: "stand-in", storage: "stand-in", postgrest: "stand-in", realtime: "stand-in",
+        gpu_cluster: "stand-in",
       },
     };
     writeFileSync(config.statusFile, JSON.stringify(status, null, 2));
     stops.unshift(() => rmSync(config.statusFile, { force: true }));
-    return { config, status, stop };
+    return { config, status, gpu, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -62,8 +62,12 @@ export type GpuSimulator = {
   /** Base URL, e.g. `http://127.0.0.1:41234` (`GPU_CLUSTER_API_URL`). */
   url: string;
   jobs: SimulatorJobs;
-  /** Replace the injected faults (restarts the fault script and PRNG). */
-  setFaults(faults: GpuSimulatorFaults): void;
+  /**
+   * Replace the injected faults (restarts the fault script and PRNG); with
+   * `idempotencyKey`, only for requests about that key (its submit, lookup,
+   * and its job's get and cancel), leaving every other request alone.
+   */
+  setFaults(faults: GpuSimulatorFaults, opts?: { idempotencyKey?: string }): void;
   webhooks: {
     /** Every delivery attempt so far, in order. */
     deliveries: readonly DeliveryRecord[];
@@ -82,6 +86,7 @@ export async function startGpuSimulator(opts: GpuSimulatorOptions): Promise<GpuS
   const doFetch = opts.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
   const store = new JobStore();
   const faults = new FaultInjector(opts.faults);
+  const scopedFaults = new Map<string, FaultInjector>();
   const webhooks = new WebhookSender({
     secret: opts.webhookSecret,
     faults,
@@ -101,7 +106,7 @@ export async function startGpuSimulator(opts: GpuSimulatorOptions): Promise<GpuS
     fetch: doFetch,
     log,
   });
-  const server = createSimulatorServer({ apiKey: opts.apiKey, store, engine, faults, log });
+  const server = createSimulatorServer({ apiKey: opts.apiKey, store, engine, faults, scopedFaults, log });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
@@ -122,7 +127,10 @@ export async function startGpuSimulator(opts: GpuSimulatorOptions): Promise<GpuS
       },
       byIdempotencyKey: (key) => store.all().filter((j) => j.idempotencyKey === key).map((j) => toJobView(j)),
     },
-    setFaults: (f) => faults.set(f),
+    setFaults: (f, o) => {
+      if (o?.idempotencyKey === undefined) faults.set(f);
+      else scopedFaults.set(o.idempotencyKey, new FaultInjector(f));
+    },
     webhooks: { deliveries: webhooks.deliveries, idle: () => webhooks.idle() },
     tick: () => engine.tick(),
     close: async () => {

@@ -2,10 +2,18 @@
  * The simulator's HTTP API: the routes of `gpu-cluster/openapi.yaml`, bearer
  * authentication, idempotency keys, and request-level fault injection
  * (latency, hangs, 429, 5xx, capacity refusals, dropped responses).
+ *
+ * Plus an admin API that is not part of the contract (`/_sim/*`, same API
+ * key), so tests in other processes can steer a shared simulator:
+ * `POST /_sim/faults` `{ faults, idempotency_key? }` sets the faults of
+ * every request, or only of requests about that idempotency key (submit
+ * with it, lookup by it, get/cancel of its job), so concurrent tests do not
+ * disturb each other; `GET /_sim/jobs[?idempotency_key=k][&metadata.<name>=v]`
+ * lists jobs, however many a key or metadata value has.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { SubmitJobRequestSchema } from "../../functions/_shared/gpu/types.ts";
-import type { FaultInjector, RequestFault, SimOperation } from "./faults.ts";
+import { FaultInjector, type GpuSimulatorFaults, type RequestFault, type SimOperation } from "./faults.ts";
 import type { TrainingEngine } from "./engine.ts";
 import { canonicalJson, type JobStore, toJobView } from "./store.ts";
 import { SUPPORTED_GPUS } from "./training.ts";
@@ -15,6 +23,8 @@ export type ServerDeps = {
   store: JobStore;
   engine: TrainingEngine;
   faults: FaultInjector;
+  /** Faults for requests about one idempotency key, instead of `faults`. */
+  scopedFaults: Map<string, FaultInjector>;
   log: (message: string) => void;
 };
 
@@ -54,9 +64,11 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-type Route = { op: SimOperation; jobId?: string };
+type Route = { op: SimOperation; jobId?: string } | { op: "admin_faults" | "admin_jobs" };
 
 function route(method: string, path: string): Route | HttpError {
+  if (path === "/_sim/faults" && method === "POST") return { op: "admin_faults" };
+  if (path === "/_sim/jobs" && method === "GET") return { op: "admin_jobs" };
   if (path === "/v1/jobs") {
     if (method === "POST") return { op: "submit" };
     if (method === "GET") return { op: "find" };
@@ -84,9 +96,44 @@ function faultError(fault: RequestFault): HttpError {
 
 /** Build the simulator's HTTP server (not yet listening). */
 export function createSimulatorServer(deps: ServerDeps): Server {
-  const { store, engine, faults } = deps;
+  const { store, engine } = deps;
 
-  async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The idempotency key a request is about, if any. */
+  function keyOf(r: Route, req: IncomingMessage, url: URL): string | undefined {
+    if (r.op === "submit") {
+      const k = req.headers["idempotency-key"];
+      return typeof k === "string" ? k : undefined;
+    }
+    if (r.op === "find") return url.searchParams.get("idempotency_key") ?? undefined;
+    if ((r.op === "get" || r.op === "cancel") && r.jobId !== undefined) return store.get(r.jobId)?.idempotencyKey ?? undefined;
+    return undefined;
+  }
+
+  async function setFaults(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: { faults?: GpuSimulatorFaults; idempotency_key?: string };
+    try {
+      body = JSON.parse(await readBody(req)) as typeof body;
+    } catch {
+      throw new HttpError(400, "invalid_request", "Request body is not valid JSON");
+    }
+    if (typeof body !== "object" || body === null || typeof body.faults !== "object" || body.faults === null) {
+      throw new HttpError(400, "invalid_request", "Body must be { faults: {...}, idempotency_key?: string }");
+    }
+    if (body.idempotency_key === undefined) deps.faults.set(body.faults);
+    else deps.scopedFaults.set(body.idempotency_key, new FaultInjector(body.faults));
+    send(res, 200, { ok: true });
+  }
+
+  function listJobs(url: URL, res: ServerResponse): void {
+    const key = url.searchParams.get("idempotency_key");
+    const meta = [...url.searchParams].filter(([k]) => k.startsWith("metadata.")).map(([k, v]) => [k.slice(9), v] as const);
+    const found = store.all().filter(
+      (j) => (key === null || j.idempotencyKey === key) && meta.every(([k, v]) => j.request.metadata?.[k] === v),
+    );
+    send(res, 200, { data: found.map((j) => toJobView(j)) });
+  }
+
+  async function submit(req: IncomingMessage, res: ServerResponse, faults: FaultInjector): Promise<void> {
     const key = req.headers["idempotency-key"];
     if (Array.isArray(key) || (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key))) {
       throw new HttpError(400, "invalid_request", "Idempotency-Key must be 1-255 printable ASCII characters");
@@ -137,11 +184,16 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     if (url.pathname === "/health" && req.method === "GET") return send(res, 200, { status: "ok" });
     const r = route(req.method ?? "GET", url.pathname);
     if (r instanceof HttpError) return sendError(res, r);
-    const latency = faults.current.latencyMs ?? 0;
+    const admin = r.op === "admin_faults" || r.op === "admin_jobs";
+    const scopeKey = admin ? undefined : keyOf(r, req, url);
+    const faults = (scopeKey === undefined ? undefined : deps.scopedFaults.get(scopeKey)) ?? deps.faults;
+    const latency = admin ? 0 : (faults.current.latencyMs ?? 0);
     if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
     if (req.headers.authorization !== `Bearer ${deps.apiKey}`) {
       return sendError(res, new HttpError(401, "unauthorized", "Missing or invalid API key"));
     }
+    if (r.op === "admin_faults") return await setFaults(req, res);
+    if (r.op === "admin_jobs") return listJobs(url, res);
     // Faults hit authenticated requests only (limits and capacity are per API key).
     const fault = faults.forRequest(r.op);
     if (fault?.kind === "timeout") return; // never answer; close() or the client ends the connection
@@ -156,7 +208,7 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     }
     switch (r.op) {
       case "submit":
-        return await submit(req, res);
+        return await submit(req, res, faults);
       case "find": {
         const key = url.searchParams.get("idempotency_key");
         if (!key) throw new HttpError(400, "invalid_request", "Query parameter idempotency_key is required");
