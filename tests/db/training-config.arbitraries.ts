@@ -138,3 +138,8 @@ export function trainingCase(models: BaseModelBounds[], unknownModelIds: string[
   const unknown = fc.record({ modelId: fc.constantFrom(...unknownModelIds), config: fc.oneof(garbage, config(models[0]!, 4)) });
   return fc.oneof({ weight: 20, arbitrary: fc.oneof(...perModel) }, { weight: 1, arbitrary: unknown });
 }
+
+/** A valid configuration for `m` (every field optional, every value in bounds). */
+export function validTrainingConfig(m: BaseModelBounds): fc.Arbitrary<Record<string, unknown>> {
+  return config(m, null) as fc.Arbitrary<Record<string, unknown>>;
+}
