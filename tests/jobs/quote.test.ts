@@ -7,16 +7,9 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalUser } from "../../stack/jwt.ts";
+import { TrainingQuoteSchema, type TrainingQuote as Quote } from "../../types/training-quote.ts";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
 import { insertJobAsUser, LLAMA, readyDataset } from "./fixtures.ts";
-
-type Quote = {
-  allowed: boolean;
-  errors: Array<{ code: string; message: string; hint?: string; path?: unknown[] }>;
-  config: Record<string, unknown> | null;
-  estimate: Record<string, unknown> | null;
-  quotas: Record<string, unknown>;
-};
 
 describe("quote_training_job()", () => {
   let db: pg.Client;
@@ -33,11 +26,12 @@ describe("quote_training_job()", () => {
     await db.end();
   });
 
-  const quote = async (args: { dataset?: string; model?: string; config?: unknown; validation?: string | null; suffix?: string | null }, who = user) =>
-    (await asRole(db, { role: "authenticated", user: who }, (c) =>
-      c.query<{ q: Quote }>("select public.quote_training_job($1, $2, $3, $4, $5) as q", [
+  /** A quote as the user, checked against the shared contract (types/training-quote.ts). */
+  const quote = async (args: { dataset?: string; model?: string; config?: unknown; validation?: string | null; suffix?: string | null }, who = user): Promise<Quote> =>
+    TrainingQuoteSchema.parse((await asRole(db, { role: "authenticated", user: who }, (c) =>
+      c.query<{ q: unknown }>("select public.quote_training_job($1, $2, $3, $4, $5) as q", [
         args.dataset ?? dataset, args.model ?? LLAMA, JSON.stringify(args.config ?? {}), args.validation ?? null, args.suffix ?? null,
-      ]))).rows[0]!.q;
+      ]))).rows[0]!.q);
 
   it("matches the hand-computed estimate for Llama 3.1 8B on 1,000 examples", async () => {
     const q = await quote({ config: { max_seq_length: "auto" } });
@@ -54,7 +48,7 @@ describe("quote_training_job()", () => {
       wall_seconds: 984, gpu_count: 1, gpu_seconds: 984, gpu_hours: 0.2733, price_per_gpu_hour: 1.89, cost: 0.5166,
       currency: "USD", total_steps: 375, warmup_steps: 12, duration_hours: 0.273,
     });
-    const finish = new Date(q.estimate!.finish_at as string).getTime();
+    const finish = new Date(q.estimate!.finish_at).getTime();
     expect(Math.abs(finish - (Date.now() + 984_000))).toBeLessThan(60_000);
     expect(q.quotas).toMatchObject({ active_jobs: 0, max_active_jobs: 3, max_training_duration_hours: 48, monthly_spend_cap: null });
   });
