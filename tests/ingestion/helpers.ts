@@ -21,6 +21,8 @@ import { testStack } from "../helpers/stack.ts";
 import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
 
+type Queryable = Pick<pg.ClientBase, "query">;
+
 export type DatasetRow = {
   id: string;
   status: string;
@@ -48,7 +50,7 @@ export type RunRow = {
 
 /** A dataset row awaiting upload, committed so Storage (another connection) sees it. */
 export async function newDataset(
-  db: pg.ClientBase, user: { id: string }, opts: { fileName?: string; maxInvalidFraction?: number } = {},
+  db: Queryable, user: { id: string }, opts: { fileName?: string; maxInvalidFraction?: number } = {},
 ): Promise<{ id: string; path: string }> {
   const { rows } = await db.query(
     `insert into public.datasets (user_id, name, file_name, max_invalid_fraction)
@@ -68,7 +70,7 @@ export async function datasetRow(db: pg.ClientBase, id: string): Promise<Dataset
   return (await db.query("select * from public.datasets where id = $1", [id])).rows[0] as DatasetRow;
 }
 
-export async function runRow(db: pg.ClientBase, id: string): Promise<RunRow | undefined> {
+export async function runRow(db: Queryable, id: string): Promise<RunRow | undefined> {
   return (await db.query("select * from private.dataset_validation_runs where dataset_id = $1", [id])).rows[0] as RunRow | undefined;
 }
 
