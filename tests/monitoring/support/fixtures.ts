@@ -1,0 +1,137 @@
+/**
+ * Fixtures for the monitoring tests, usable against the shared test stack or
+ * a test world (every helper takes the database and, where needed, the JWT
+ * secret): users, ready datasets, jobs already running on a (real or made-up)
+ * cluster job, signed callbacks, and snapshots of everything an update can
+ * change, to assert that a refused request changed nothing.
+ */
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { webhookHeaders } from "../../../functions/_shared/webhooks.ts";
+import { createUser, type LocalUser } from "../../../stack/jwt.ts";
+import { statsFor } from "../../jobs/fixtures.ts";
+
+export const LLAMA = "llama-3.1-8b-instruct";
+
+export type Db = pg.Pool | pg.ClientBase;
+
+export async function makeUser(db: Db, jwtSecret: string, prefix = "mon"): Promise<LocalUser> {
+  return await createUser(db as pg.ClientBase, jwtSecret, `${prefix}-${randomUUID().slice(0, 8)}@example.test`);
+}
+
+/** Run `fn` as the user the way PostgREST does, in a transaction (committed with `commit`). */
+export async function asUser<T>(
+  pool: pg.Pool, user: LocalUser, fn: (c: pg.ClientBase) => Promise<T>, opts: { commit?: boolean } = {},
+): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query("begin");
+    await c.query("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", [
+      JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email }),
+    ]);
+    const out = await fn(c);
+    await c.query(opts.commit ? "commit" : "rollback");
+    return out;
+  } catch (err) {
+    await c.query("rollback").catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+/** A ready dataset of `user` (no file), with statistics as validation writes them. */
+export async function readyDatasetRow(db: Db, user: LocalUser, examples = 1000): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
+    "insert into public.datasets (user_id, name, file_name) values ($1, 'monitoring test', 'train.jsonl') returning id",
+    [user.id],
+  );
+  const id = rows[0]!.id;
+  await db.query("update public.datasets set status = 'validating' where id = $1", [id]);
+  await db.query("update public.datasets set status = 'ready', stats = $2 where id = $1", [
+    id, JSON.stringify(await statsFor(db as pg.ClientBase, { examples, totalTokens: examples * 512, maxTokens: 1500 })),
+  ]);
+  return id;
+}
+
+export type RunningJob = { jobId: string; user: LocalUser; externalJobId: string; datasetId: string };
+
+/**
+ * A job of a new (or the given) user already in status running on cluster job
+ * `externalJobId` (made up unless given): created, dispatched and recorded in
+ * one transaction, its dispatch message removed, so no dispatcher touches it.
+ */
+export async function runningJob(
+  pool: pg.Pool, jwtSecret: string, opts: { user?: LocalUser; externalJobId?: string; status?: "running" | "dispatching" } = {},
+): Promise<RunningJob> {
+  const user = opts.user ?? (await makeUser(pool, jwtSecret));
+  const datasetId = await readyDatasetRow(pool, user);
+  const externalJobId = opts.externalJobId ?? `fake_${randomUUID()}`;
+  const c = await pool.connect();
+  try {
+    await c.query("begin");
+    const { rows } = await c.query<{ id: string }>(
+      "insert into public.training_jobs (user_id, dataset_id, base_model_id, name) values ($1, $2, $3, 'monitoring test') returning id",
+      [user.id, datasetId, LLAMA],
+    );
+    const jobId = rows[0]!.id;
+    await c.query("delete from pgmq.q_training_dispatch where message ->> 'job_id' = $1", [jobId]);
+    await c.query("update public.training_jobs set status = 'dispatching' where id = $1", [jobId]);
+    if ((opts.status ?? "running") === "running") {
+      await c.query("update public.training_jobs set status = 'running', external_job_id = $2 where id = $1", [jobId, externalJobId]);
+    }
+    await c.query("commit");
+    return { jobId, user, externalJobId, datasetId };
+  } catch (err) {
+    await c.query("rollback").catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+/** POST a body signed with Standard Webhooks (optionally with another id, timestamp or secret). */
+export async function signedPost(
+  url: string, secret: string | string[], body: string,
+  opts: { id?: string; timestamp?: number; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const headers = await webhookHeaders(secret, {
+    id: opts.id ?? `msg_${randomUUID()}`,
+    body,
+    ...(opts.timestamp === undefined ? {} : { timestamp: opts.timestamp }),
+  });
+  return await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers, ...opts.headers }, body });
+}
+
+/** Everything an update about a job may change, for "nothing changed" assertions. */
+export async function snapshot(db: Db, jobId: string): Promise<Record<string, unknown>> {
+  const { rows } = await db.query(
+    `select to_jsonb(j) - 'last_polled_at' - 'updated_at' as job,
+            (select count(*) from public.job_events e where e.job_id = j.id)::int as events,
+            (select count(*) from public.metrics_points m where m.job_id = j.id)::int as metrics,
+            (select count(*) from public.checkpoints k where k.job_id = j.id)::int as checkpoints,
+            (select count(*) from public.cost_records r where r.job_id = j.id)::int as costs,
+            (select count(*) from public.notifications n where n.job_id = j.id)::int as notifications,
+            (select count(*) from public.model_artifacts a where a.job_id = j.id)::int as artifacts,
+            (select count(*) from private.webhook_receipts w where w.job_id = j.id)::int as receipts
+       from public.training_jobs j where j.id = $1`,
+    [jobId],
+  );
+  return rows[0] as Record<string, unknown>;
+}
+
+/** A job's events, oldest first. */
+export async function events(db: Db, jobId: string): Promise<Array<{ level: string; type: string; message: string; data: Record<string, unknown> }>> {
+  return (await db.query("select level::text, type, message, data from public.job_events where job_id = $1 order by id", [jobId])).rows;
+}
+
+export type JobRow = {
+  id: string; status: string; error: { code: string; message: string; kind: string; hint?: string } | null;
+  external_job_id: string | null; current_step: number | null; total_steps: number | null; progress_pct: string;
+  current_epoch: string | null; actual_gpu_seconds: string | null; actual_cost: string | null; attempt_count: number;
+  estimated_finish_at: Date | null; last_polled_at: Date | null; started_at: Date | null; finished_at: Date | null;
+};
+
+export async function job(db: Db, jobId: string): Promise<JobRow> {
+  return (await db.query<JobRow>("select * from public.training_jobs where id = $1", [jobId])).rows[0]!;
+}
