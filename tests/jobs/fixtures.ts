@@ -73,9 +73,16 @@ export async function readyDataset(
       .upload(path, jsonl(Math.min(shape.examples, 50)), { contentType: "application/octet-stream" });
     if (error) throw error;
   }
-  // Whatever a Storage trigger did meanwhile, end in ready with these statistics.
-  await db.query("update public.datasets set status = 'validating' where id = $1 and status in ('uploading', 'error')", [id]);
-  await db.query("update public.datasets set status = 'ready', stats = $2 where id = $1", [id, JSON.stringify(await statsFor(db, shape))]);
+  // The upload started a real validation run; whatever it has done so far, end in ready with these
+  // statistics (the validation worker leaves a dataset that is no longer validating alone).
+  for (let i = 0; i < 5; i++) {
+    const { rows: [d] } = await db.query<{ status: string }>("select status from public.datasets where id = $1", [id]);
+    if (d!.status === "ready") break;
+    await db.query("update public.datasets set status = $2 where id = $1 and status = $3", [
+      id, d!.status === "validating" ? "ready" : "validating", d!.status,
+    ]);
+  }
+  await db.query("update public.datasets set stats = $2 where id = $1 and status = 'ready'", [id, JSON.stringify(await statsFor(db, shape))]);
   return { id, path };
 }
 
