@@ -6,7 +6,7 @@
  * `db lint` and `db advisors` (failing on warnings), pgTAP, and vitest.
  * Stops at the first failing step; always tears the stack down.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { PROJECT_ROOT } from "../stack/config.ts";
@@ -31,6 +31,20 @@ async function step(name: string, fn: () => void | Promise<void>): Promise<void>
     console.error(`✗ ${name}: ${(err as Error).message}`);
     throw err;
   }
+}
+
+/**
+ * For steps that talk to the stack over HTTP: the stack's API gateway, Storage
+ * and functions relay live in this process, so waiting with spawnSync would
+ * block their event loop and every HTTP request would hang.
+ */
+function execAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { cwd: PROJECT_ROOT, stdio: "inherit", env: { ...process.env, ...env } });
+    child.on("error", fail);
+    child.on("exit", (code, signal) =>
+      code === 0 ? ok() : fail(new Error(`${cmd} ${args.join(" ")} exited with ${code ?? signal}`)));
+  });
 }
 
 function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
@@ -84,7 +98,7 @@ try {
     console.log(supabaseCli(PROJECT_ROOT, ["db", "advisors", "--db-url", cliDbUrl(dbUrl), "--type", "all", "--level", "warn", "--fail-on", "warn"]));
   });
   await step("pgTAP", () => runPgTap(dbUrl));
-  await step("vitest", () => exec(bin("vitest"), ["run"], { TEST_STACK_STATUS: stack!.config.statusFile }));
+  await step("vitest", () => execAsync(bin("vitest"), ["run"], { TEST_STACK_STATUS: stack!.config.statusFile }));
 } catch {
   failed = true;
 } finally {
