@@ -22,7 +22,17 @@ export const FunctionEnvSchema = z.object({
   SUPABASE_DB_URL: postgresUrl,
   GPU_CLUSTER_API_URL: z.url().optional(),
   GPU_CLUSTER_API_KEY: z.string().min(1).optional(),
+  /**
+   * Standard Webhooks secret(s) the GPU cluster signs its callbacks with
+   * (`whsec_...`); several, space- or comma-separated, while rotating keys.
+   */
+  GPU_WEBHOOK_SECRET: z.string().min(1).optional(),
 });
+
+/** The accepted webhook secrets of `GPU_WEBHOOK_SECRET` (several during a key rotation). */
+export function webhookSecrets(value: string | undefined): string[] {
+  return (value ?? "").split(/[\s,]+/).filter((s) => s.length > 0);
+}
 
 /** The parsed, typed function environment. */
 export type FunctionEnv = z.infer<typeof FunctionEnvSchema>;

@@ -153,6 +153,11 @@ begin
     -- Cancelling a job whose cluster job is known (now, or when the dispatcher records it late): stop it.
     if new.status = 'cancelling' and new.external_job_id is not null then
       perform private.request_cluster_stop(new.id, new.external_job_id, 'cancel');
+      if old.external_job_id is null then
+        -- The dispatcher recorded the cluster job of a job cancelled meanwhile: stop it now.
+        perform private.invoke_worker('poll-training-jobs',
+          jsonb_build_object('job_ids', jsonb_build_array(new.id), 'source', 'cancel'));
+      end if;
     end if;
   elsif old.status in ('running', 'cancelling') then
     update private.job_monitor set active = false, lease_until = null where job_id = new.id;
