@@ -39,7 +39,7 @@ export const DEFAULT_BUDGET: BudgetOptions = {
   targetChunkMs: 150,
   firstChunkBytes: 16 * KiB,
   minChunkBytes: 16 * KiB,
-  maxChunkBytes: 8 * 1024 * KiB,
+  maxChunkBytes: 4 * 1024 * KiB,
 };
 
 export class Budget {

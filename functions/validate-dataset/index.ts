@@ -16,5 +16,6 @@ Deno.serve(
     reader: createStorageReader({ url: env.SUPABASE_URL, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY }),
     loadCounter: loadTokenCounter,
     log: (message, data) => console.log(message, JSON.stringify(data ?? {})),
+    memory: () => Deno.memoryUsage(),
   }),
 );

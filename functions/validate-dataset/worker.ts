@@ -33,6 +33,8 @@ export type WorkerDeps = {
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
   log?: (message: string, data?: Record<string, unknown>) => void;
+  /** The instance's memory (Deno.memoryUsage), reported after the invocation for operators. */
+  memory?: () => { rss: number; heapUsed: number; external: number };
 };
 
 export type RunOutcome = "ready" | "error" | "continued" | "retrying" | "failed" | "lost";
@@ -49,9 +51,16 @@ export type RunReport = {
   error?: string;
 };
 
-export type WorkerReport = { runs: RunReport[]; workMs: number };
+export type WorkerReport = {
+  runs: RunReport[];
+  /** Synchronous work this invocation did (ms), the figure the budget limits. */
+  workMs: number;
+  /** Instance memory after the invocation, MiB. */
+  memoryMiB?: { rss: number; heapUsed: number; external: number };
+};
 
 const EMPTY = new Uint8Array(0);
+const mib = (bytes: number) => Math.round(bytes / 1048576);
 
 /** Claim and work on runs until the queue is empty or the budget is spent. */
 export async function runWorker(deps: WorkerDeps): Promise<WorkerReport> {
@@ -64,7 +73,10 @@ export async function runWorker(deps: WorkerDeps): Promise<WorkerReport> {
     if (!run) break;
     runs.push(await validateRun(run, deps, budget, now));
   }
-  return { runs, workMs: Math.round(budget.workMs) };
+  const report: WorkerReport = { runs, workMs: Math.round(budget.workMs) };
+  const m = deps.memory?.();
+  if (m) report.memoryMiB = { rss: mib(m.rss), heapUsed: mib(m.heapUsed), external: mib(m.external) };
+  return report;
 }
 
 async function validateRun(run: ClaimedRun, deps: WorkerDeps, budget: Budget, now: () => number): Promise<RunReport> {
