@@ -78,7 +78,7 @@ create table private.job_monitor (
   cluster_succeeded_at timestamptz,
   model_card_status text check (model_card_status in ('pending', 'done')),
   first_metrics_at timestamptz,
-  needs_poll boolean generated always as (active or model_card_status = 'pending') stored,
+  needs_poll boolean not null generated always as (active or coalesce(model_card_status = 'pending', false)) stored,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );

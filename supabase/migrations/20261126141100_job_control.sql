@@ -52,8 +52,8 @@ begin
   else
     update public.training_jobs set status = 'cancelling' where id = v_job.id returning * into v_job;
     -- The monitor trigger has requested the cluster stop when the cluster job is known; act now, not at the next tick.
-    update private.job_monitor set next_poll_at = now() where job_id = v_job.id;
-    update private.cluster_stops set next_attempt_at = now() where job_id = v_job.id and done_at is null;
+    update private.job_monitor m set next_poll_at = now() where m.job_id = v_job.id;
+    update private.cluster_stops s set next_attempt_at = now() where s.job_id = v_job.id and s.done_at is null;
     perform private.invoke_worker('poll-training-jobs', jsonb_build_object('job_ids', jsonb_build_array(v_job.id), 'source', 'cancel'));
   end if;
   return v_job;
