@@ -37,7 +37,10 @@ export type DispatchDeps = {
   /** A GPU cluster client reporting its internal retries to `onRetry`. */
   gpu: (onRetry: (info: RetryInfo) => void) => Pick<GpuClusterClient, "submitJob" | "findJobByIdempotencyKey" | "cancelJob">;
   signDatasetUrl: DownloadUrlSigner;
-  /** Callback URLs put in every submit (webhook events, artifact upload URLs), when configured. */
+  /**
+   * Callback URLs put in every submit, when configured: webhook events (sent with
+   * `?job=<training job id>`, which gpu-webhook binds the events to) and artifact upload URLs.
+   */
   callbacks?: { eventsUrl?: string; uploadUrlsUrl?: string };
   /** Test seams: an error thrown here behaves like a crash at that point. */
   hooks?: {
@@ -81,12 +84,19 @@ function refusal(err: PermanentUserError): JobFailure {
   };
 }
 
+/** `url` with `job=<id>` added to its query. */
+function forJob(url: string, jobId: string): string {
+  const u = new URL(url);
+  u.searchParams.set("job", jobId);
+  return u.toString();
+}
+
 function buildRequest(claim: Claimed, datasetUrl: string, deps: DispatchDeps): SubmitJobRequest {
   return {
     dataset_url: datasetUrl,
     dataset_format: "jsonl",
     config: claim.cluster_config,
-    ...(deps.callbacks?.eventsUrl ? { callback_url: deps.callbacks.eventsUrl } : {}),
+    ...(deps.callbacks?.eventsUrl ? { callback_url: forJob(deps.callbacks.eventsUrl, claim.job_id) } : {}),
     ...(deps.callbacks?.uploadUrlsUrl ? { upload_urls_callback_url: deps.callbacks.uploadUrlsUrl } : {}),
     metadata: { training_job_id: claim.job_id, run: String(claim.run) },
   };

@@ -11,9 +11,9 @@ export const DispatchEnvSchema = FunctionEnvSchema.extend({
   GPU_CLUSTER_API_KEY: z.string().min(1),
   /** Per-attempt timeout of GPU cluster calls, ms. */
   GPU_CLUSTER_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
-  /** Where the cluster POSTs job events (the webhook receiver), when deployed. */
+  /** Where the cluster POSTs job events, e.g. <SUPABASE_URL>/functions/v1/gpu-webhook (each job adds ?job=<id>). */
   GPU_CLUSTER_CALLBACK_URL: z.url().optional(),
-  /** Where the cluster asks for artifact upload URLs, when deployed. */
+  /** Where the cluster asks for artifact upload URLs, e.g. <SUPABASE_URL>/functions/v1/gpu-upload-urls. */
   GPU_CLUSTER_UPLOAD_URLS_CALLBACK_URL: z.url().optional(),
 });
 

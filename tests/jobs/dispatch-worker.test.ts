@@ -39,7 +39,7 @@ describe("dispatch worker: crashes and redeliveries", () => {
     await db.end();
   });
 
-  function handler(hooks: DispatchDeps["hooks"] = {}, key = testStack().SERVICE_ROLE_KEY) {
+  function handler(hooks: DispatchDeps["hooks"] = {}, key = testStack().SERVICE_ROLE_KEY, callbacks?: DispatchDeps["callbacks"]) {
     const s = testStack();
     const handle = createHandler({
       serviceRoleKey: s.SERVICE_ROLE_KEY,
@@ -50,6 +50,7 @@ describe("dispatch worker: crashes and redeliveries", () => {
       }),
       signDatasetUrl: createDownloadUrlSigner(supabaseClient(s.SERVICE_ROLE_KEY).storage),
       hooks,
+      ...(callbacks ? { callbacks } : {}),
     });
     return async () => {
       const res = await handle(new Request("http://localhost/functions/v1/dispatch-training-job", {
@@ -172,6 +173,17 @@ describe("dispatch worker: crashes and redeliveries", () => {
     const [orphan] = await clusterJobsFor(ended);
     expect(orphan!.status).toBe("cancelled");
     expect((await jobEvents(db, ended)).at(-1)).toMatchObject({ level: "warning", type: "dispatch.submitted", data: { outcome: "orphaned" } });
+  });
+
+  it("gives the cluster the callback URLs, binding the events to the job", async () => {
+    const id = await jobOnOwnQueue();
+    // Unreachable on purpose: only what the cluster was told matters here.
+    await handler({}, undefined, { eventsUrl: "http://127.0.0.1:9/functions/v1/gpu-webhook", uploadUrlsUrl: "http://127.0.0.1:9/functions/v1/gpu-upload-urls" })();
+    const [job] = await clusterJobsFor(id);
+    expect(job).toMatchObject({
+      callback_url: `http://127.0.0.1:9/functions/v1/gpu-webhook?job=${id}`,
+      upload_urls_callback_url: "http://127.0.0.1:9/functions/v1/gpu-upload-urls",
+    });
   });
 
   it("refuses callers other than the service role", async () => {
