@@ -54,9 +54,12 @@ begin
   with due as (
     select m.job_id from private.job_monitor m
      where m.needs_poll and m.next_poll_at <= now() and (p_job_ids is null or m.job_id = any(p_job_ids))
-       -- A cancel during dispatch waits until the dispatcher has recorded or abandoned its submit.
+       -- A cancel during dispatch waits while a submit may be in flight: the dispatcher saved a request
+       -- and still holds the job's message (invisible while it works; deleted with its outcome).
        and not (m.external_job_id is null and exists (
-         select 1 from private.training_job_dispatch d where d.job_id = m.job_id and d.lease_until > now()))
+         select 1 from private.training_job_dispatch d
+          where d.job_id = m.job_id and d.submit_started_at is not null and d.lease_until > now()
+            and exists (select 1 from pgmq.q_training_dispatch q where q.message ->> 'job_id' = m.job_id::text and q.vt > now())))
      order by m.next_poll_at limit p_limit
      for update skip locked
   ), claimed as (

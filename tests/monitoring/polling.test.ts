@@ -131,26 +131,38 @@ describe("poll-training-jobs", () => {
     expect(gpu.calls).toContainEqual({ op: "cancel", id: j.externalJobId });
   });
 
-  it("a cancel during dispatch waits for the dispatcher, then stops the cluster job it finds by key, or confirms", async () => {
+  it("a cancel during dispatch waits while a submit may be in flight, then stops the cluster job found by key, or confirms", async () => {
     const gpu = stubCluster();
     for (const found of [false, true]) {
       const j = await runningJob(w.db, w.jwtSecret, { status: "dispatching" });
       const key = `lora-job-${j.jobId}-run-1`;
+      // The dispatcher saved its request and holds the job's message while it submits.
       await w.db.query(
-        "insert into private.training_job_dispatch (job_id, cluster_idempotency_key, lease_until) values ($1, $2, now() + interval '1 minute')",
+        "insert into private.training_job_dispatch (job_id, cluster_idempotency_key, submit_started_at, lease_until) values ($1, $2, now(), now() + interval '1 minute')",
         [j.jobId, key],
       );
+      const msg = (await w.db.query("select pgmq.send(queue_name => 'training_dispatch', msg => $1::jsonb, delay => 60) as id",
+        [JSON.stringify({ job_id: j.jobId })])).rows[0].id;
       if (found) gpu.jobs.set(j.externalJobId, snapshotJob(j.externalJobId, { idempotency_key: key, step: 2 }));
       await asUser(w.db, j.user, (c) => c.query("select public.cancel_training_job($1)", [j.jobId]), { commit: true });
       expect((await job(w.db, j.jobId)).status).toBe("cancelling");
-      expect((await cycle(gpu, [j.jobId])).claimed).toBe(0); // the dispatcher still holds the job
-      await w.db.query("update private.training_job_dispatch set lease_until = now() - interval '1 second' where job_id = $1", [j.jobId]);
+      expect((await cycle(gpu, [j.jobId])).claimed).toBe(0); // a submit may still be on its way
+      // The dispatcher finished with the message (its outcome is recorded with the delete).
+      await w.db.query("select pgmq.delete(queue_name => 'training_dispatch', msg_id => $1)", [msg]);
       await cycle(gpu, [j.jobId]);
       const row = await job(w.db, j.jobId);
       expect(row.status).toBe("cancelled");
       expect(row.external_job_id).toBe(found ? j.externalJobId : null);
       expect(gpu.calls.some((c) => c.op === "cancel" && c.id === j.externalJobId)).toBe(found);
     }
+  });
+
+  it("a cancel during dispatch before any submit was saved is confirmed at once", async () => {
+    const j = await runningJob(w.db, w.jwtSecret, { status: "dispatching" });
+    await asUser(w.db, j.user, (c) => c.query("select public.cancel_training_job($1)", [j.jobId]), { commit: true });
+    await cycle(stubCluster(), [j.jobId]);
+    expect((await job(w.db, j.jobId)).status).toBe("cancelled");
+    expect((await events(w.db, j.jobId)).map((e) => e.type)).toContain("cancel.nothing_to_stop");
   });
 
   it("one worker per slot: a second worker for a busy slot returns at once", async () => {
