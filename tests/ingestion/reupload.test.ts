@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalUser } from "../../stack/jwt.ts";
-import { connect, newUser } from "../helpers/db.ts";
+import { connect, newUser, sqlState } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -75,6 +75,23 @@ describe("re-uploads", () => {
     expect(await datasetRow(db, id)).toEqual(ready);
     const { data } = await service().download(path);
     expect(new Uint8Array(await data!.arrayBuffer())).toEqual(good);
+  });
+
+  it("operators can validate a failed dataset's file again (a new generation), never a ready one (LT287)", async () => {
+    const { id, path } = await newDataset(db, owner);
+    expect((await upload(owner, path, bad)).error).toBeNull();
+    const first = await waitForVerdict(db, id);
+    expect(first.status).toBe("error");
+    await db.query("select private.revalidate_dataset($1)", [id]);
+    expect((await datasetRow(db, id)).status).toBe("validating");
+    const again = await waitForVerdict(db, id);
+    expect(again.report).toEqual(first.report);
+    expect(await runRow(db, id)).toMatchObject({ generation: 2, outcome: "error" });
+
+    const ready = await newDataset(db, owner);
+    expect((await upload(owner, ready.path, good)).error).toBeNull();
+    await waitForVerdict(db, ready.id);
+    expect(await sqlState(db.query("select private.revalidate_dataset($1)", [ready.id]))).toBe("LT287");
   });
 
   it("refuses an object that belongs to no dataset (LT280) and stores nothing", async () => {
