@@ -16,7 +16,7 @@
  * Pure: no Deno globals, so vitest calls it with real services.
  */
 import type { Queryable } from "../_shared/db.ts";
-import { AppError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
+import { AppError, toAppError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
 import { UploadUrlsRequestSchema, type UploadUrlsResponse } from "../_shared/gpu/types.ts";
 import { json } from "../_shared/http.ts";
 import { readSignedCallback } from "../_shared/signed-callback.ts";
@@ -101,8 +101,7 @@ export function createHandler(deps: UploadUrlsDeps): (req: Request) => Promise<R
       }
       return json({ uploads } satisfies UploadUrlsResponse);
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === undefined || status >= 500) log("gpu-upload-urls: failed", err);
+      if (toAppError(err).status >= 500) log("gpu-upload-urls: failed", err);
       return toErrorResponse(err);
     }
   };

@@ -20,7 +20,7 @@
  */
 import { z } from "zod";
 import type { Queryable } from "../_shared/db.ts";
-import { AppError, toErrorResponse } from "../_shared/errors.ts";
+import { AppError, toAppError, toErrorResponse } from "../_shared/errors.ts";
 import { GpuWebhookEventSchema } from "../_shared/gpu/types.ts";
 import { json } from "../_shared/http.ts";
 import { applyWebhookEvent } from "../_shared/job-updates.ts";
@@ -80,8 +80,7 @@ export function createHandler(deps: WebhookDeps): (req: Request) => Promise<Resp
       }
       return json({ received: true, type: event.type, sequence: event.data.sequence, ...outcome });
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === undefined || status >= 500) log("gpu-webhook: failed", err);
+      if (toAppError(err).status >= 500) log("gpu-webhook: failed", err);
       return toErrorResponse(err);
     }
   };

@@ -16,7 +16,7 @@
 import { z } from "zod";
 import { bearerToken } from "../_shared/auth.ts";
 import type { Queryable } from "../_shared/db.ts";
-import { AppError, MethodNotAllowedError, toErrorResponse, UnauthorizedError, UpstreamError, ValidationError } from "../_shared/errors.ts";
+import { AppError, MethodNotAllowedError, toAppError, toErrorResponse, UnauthorizedError, UpstreamError, ValidationError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
 
 /** A transaction-capable connection source (pg.Pool). */
@@ -114,8 +114,7 @@ export function createHandler(deps: ListArtifactsDeps): (req: Request) => Promis
         })),
       });
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === undefined || status >= 500) console.error("list-artifacts: failed", err);
+      if (toAppError(err).status >= 500) console.error("list-artifacts: failed", err);
       return toErrorResponse(err, { headers: corsHeaders });
     }
   };

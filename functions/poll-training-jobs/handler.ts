@@ -14,7 +14,7 @@
  */
 import { z } from "zod";
 import { requireServiceRole } from "../_shared/auth.ts";
-import { MethodNotAllowedError, toErrorResponse, ValidationError } from "../_shared/errors.ts";
+import { MethodNotAllowedError, toAppError, toErrorResponse, ValidationError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
 import type { CycleOptions, CycleReport } from "./cycle.ts";
 
@@ -62,8 +62,7 @@ export function createHandler(deps: PollHandlerDeps): (req: Request) => Promise<
       deps.background(deps.runCycle(opts).catch((err) => log("poll-training-jobs: run failed", err)));
       return success({ accepted: true, ...opts }, { status: 202 });
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === undefined || status >= 500) log("poll-training-jobs: failed", err);
+      if (toAppError(err).status >= 500) log("poll-training-jobs: failed", err);
       return toErrorResponse(err, { headers: corsHeaders });
     }
   };

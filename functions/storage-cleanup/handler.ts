@@ -11,7 +11,7 @@
  */
 import { requireServiceRole } from "../_shared/auth.ts";
 import type { Queryable } from "../_shared/db.ts";
-import { MethodNotAllowedError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
+import { MethodNotAllowedError, toAppError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
 
 /** Removes objects of one bucket (supabase-js `storage.from(bucket).remove(names)`). */
@@ -86,8 +86,7 @@ export function createHandler(deps: CleanupDeps): (req: Request) => Promise<Resp
       await requireServiceRole(req, deps.serviceRoleKey);
       return success(await runCleanup(deps));
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === undefined || status >= 500) console.error("storage-cleanup: failed", err);
+      if (toAppError(err).status >= 500) console.error("storage-cleanup: failed", err);
       return toErrorResponse(err, { headers: corsHeaders });
     }
   };

@@ -77,7 +77,6 @@ declare
   v_work bigint;
   v_workers integer;
   v_woken integer := 0;
-  v_slot integer;
 begin
   select (select count(*) from private.job_monitor m where m.needs_poll)
        + (select count(*) from private.cluster_stops s where s.done_at is null)

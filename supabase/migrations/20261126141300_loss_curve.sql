@@ -6,11 +6,12 @@
 -- cut into equal-width buckets, and of each bucket the first and last point
 -- and the points with the lowest and highest train loss and the lowest and
 -- highest eval loss are kept, so every extreme survives and the result has
--- at most max_points rows (six per bucket). Extremes are found with
--- min/max over (value, step) arrays: one pass, hash-aggregated by bucket,
--- no sort of the series; then the kept steps are read through the
--- (job_id, step) index. Security invoker: the caller's RLS decides, so
--- another user's job is simply empty.
+-- at most max_points rows (six per bucket). It is one pass over the job's
+-- points: min/max over arrays [value, step, other columns] (arrays compare
+-- element by element) give each extreme's step, hash-aggregated by bucket
+-- with no sort of the series; the kept rows are then read through the
+-- (job_id, step) index. Security
+-- invoker: the caller's RLS decides, so another user's job is simply empty.
 
 create function public.job_loss_curve(job_id uuid, max_points integer default 500)
 returns table (
@@ -27,44 +28,56 @@ security invoker
 set search_path = ''
 as $$
 declare
+  v_max integer := least(coalesce(max_points, 500), 10000);
   v_lo integer;
   v_hi integer;
-  v_n bigint;
-  v_buckets integer := greatest(1, least(coalesce(max_points, 500), 10000) / 6);
+  v_total bigint;
+  v_steps integer[];
 begin
-  if coalesce(max_points, 500) < 6 then
+  if v_max < 6 then
     raise exception 'max_points must be at least 6, got %', max_points using errcode = '22023',
       hint = 'Ask for as many points as the chart is wide in pixels, e.g. 500.';
   end if;
-  select min(m.step), max(m.step), count(*) into v_lo, v_hi, v_n
-    from public.metrics_points m where m.job_id = job_loss_curve.job_id;
-  if v_n <= coalesce(max_points, 500) then
+  -- Both ends through the (job_id, step) index.
+  select m.step into v_lo from public.metrics_points m where m.job_id = job_loss_curve.job_id order by m.step limit 1;
+  select m.step into v_hi from public.metrics_points m where m.job_id = job_loss_curve.job_id order by m.step desc limit 1;
+  if v_lo is null then
+    return;
+  end if;
+  if v_hi - v_lo < v_max then
+    return query
+      select m.step, m.epoch, m.train_loss, m.eval_loss, m.learning_rate, m.tokens_per_second
+        from public.metrics_points m where m.job_id = job_loss_curve.job_id order by m.step;
+    return;
+  end if;
+  -- One pass: per bucket, the steps of its extremes (min/max over [value, step] arrays: ties keep the
+  -- earliest step), then the kept rows through the (job_id, step) index.
+  select sum(b.n), array_agg(distinct s.step)
+    into v_total, v_steps
+    from (
+      select count(*) as n, min(m.step) as first_step, max(m.step) as last_step,
+             min(array[m.train_loss, m.step]) filter (where m.train_loss is not null) as t_min,
+             max(array[m.train_loss, -m.step]) filter (where m.train_loss is not null) as t_max,
+             min(array[m.eval_loss, m.step]) filter (where m.eval_loss is not null) as e_min,
+             max(array[m.eval_loss, -m.step]) filter (where m.eval_loss is not null) as e_max
+        from public.metrics_points m
+       where m.job_id = job_loss_curve.job_id
+       group by width_bucket(m.step, v_lo, v_hi + 1, greatest(1, v_max / 6))
+    ) b
+    cross join lateral (values (b.first_step), (b.last_step), (b.t_min[2]::integer), (-b.t_max[2]::integer),
+                               (b.e_min[2]::integer), (-b.e_max[2]::integer)) as s(step)
+   where s.step is not null;
+  if v_total <= v_max then
     return query
       select m.step, m.epoch, m.train_loss, m.eval_loss, m.learning_rate, m.tokens_per_second
         from public.metrics_points m where m.job_id = job_loss_curve.job_id order by m.step;
     return;
   end if;
   return query
-  with per_bucket as (
-    select min(m.step) as first_step,
-           max(m.step) as last_step,
-           min(array[m.train_loss, m.step]) filter (where m.train_loss is not null) as t_min,
-           max(array[m.train_loss, -m.step]) filter (where m.train_loss is not null) as t_max,
-           min(array[m.eval_loss, m.step]) filter (where m.eval_loss is not null) as e_min,
-           max(array[m.eval_loss, -m.step]) filter (where m.eval_loss is not null) as e_max
+    select m.step, m.epoch, m.train_loss, m.eval_loss, m.learning_rate, m.tokens_per_second
       from public.metrics_points m
-     where m.job_id = job_loss_curve.job_id
-     group by width_bucket(m.step, v_lo, v_hi + 1, v_buckets)
-  ), kept as (
-    select distinct s from per_bucket b,
-      lateral (values (b.first_step), (b.last_step), (b.t_min[2]::integer), (abs(b.t_max[2])::integer),
-                      (b.e_min[2]::integer), (abs(b.e_max[2])::integer)) as v(s)
-     where s is not null
-  )
-  select m.step, m.epoch, m.train_loss, m.eval_loss, m.learning_rate, m.tokens_per_second
-    from kept k
-    join public.metrics_points m on m.job_id = job_loss_curve.job_id and m.step = k.s
-   order by m.step;
+     where m.job_id = job_loss_curve.job_id and m.step = any(v_steps)
+     order by m.step;
 end;
 $$;
 comment on function public.job_loss_curve(uuid, integer) is

@@ -62,10 +62,11 @@ export type RunningJob = { jobId: string; user: LocalUser; externalJobId: string
  * one transaction, its dispatch message removed, so no dispatcher touches it.
  */
 export async function runningJob(
-  pool: pg.Pool, jwtSecret: string, opts: { user?: LocalUser; externalJobId?: string; status?: "running" | "dispatching" } = {},
+  pool: pg.Pool, jwtSecret: string,
+  opts: { user?: LocalUser; externalJobId?: string; status?: "running" | "dispatching"; datasetId?: string } = {},
 ): Promise<RunningJob> {
   const user = opts.user ?? (await makeUser(pool, jwtSecret));
-  const datasetId = await readyDatasetRow(pool, user);
+  const datasetId = opts.datasetId ?? (await readyDatasetRow(pool, user));
   const externalJobId = opts.externalJobId ?? `fake_${randomUUID()}`;
   const c = await pool.connect();
   try {

@@ -1,0 +1,135 @@
+/**
+ * What clients call and watch, as PostgREST runs it on the shared stack:
+ * the loss curve RPC (downsampling that keeps extremes, RLS, 100,000
+ * points), the cancel and retry RPCs' doors, the Realtime publication of
+ * the monitoring tables, and the pg_cron schedules the migrations create.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testStack } from "../helpers/stack.ts";
+import { asUser, makeUser, runningJob } from "./support/fixtures.ts";
+
+type Point = { step: number; train_loss: number; eval_loss: number | null };
+
+describe("client API of monitoring", () => {
+  let db: pg.Pool;
+  beforeAll(() => {
+    db = new pg.Pool({ connectionString: testStack().DB_URL, max: 3 });
+  });
+  afterAll(async () => {
+    await db.end();
+  });
+  const running = () => runningJob(db, testStack().JWT_SECRET);
+
+  /** `n` points: a decaying curve with one spike and one dip, eval every 100 steps. */
+  async function series(jobId: string, n: number): Promise<void> {
+    await db.query(
+      `insert into public.metrics_points (job_id, step, epoch, train_loss, eval_loss, learning_rate, tokens_per_second)
+       select $1, s, s / 1000.0, case when s = $3 then 9.5 when s = $4 then 0.001 else 2.0 / sqrt(s) + 0.001 * sin(s) end,
+              case when s % 100 = 0 then 2.2 / sqrt(s) end, 0.0002, 3900
+         from generate_series(1, $2) s`,
+      [jobId, n, Math.floor(n * 0.37), Math.floor(n * 0.81)],
+    );
+  }
+  const curve = async (user: { id: string; email: string; token: string }, jobId: string, max?: number) =>
+    (await asUser(db, user as never, (c) => c.query<Point>(
+      max === undefined ? "select * from public.job_loss_curve($1)" : "select * from public.job_loss_curve($1, $2)",
+      max === undefined ? [jobId] : [jobId, max],
+    ))).rows;
+
+  it("job_loss_curve returns a short series whole, in step order", async () => {
+    const j = await running();
+    await series(j.jobId, 120);
+    const rows = await curve(j.user, j.jobId);
+    expect(rows.map((r) => r.step)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+  });
+
+  it("job_loss_curve downsamples 100,000 points to at most max_points, keeping the ends, the spike and the dip", async () => {
+    const j = await running();
+    await series(j.jobId, 100_000);
+    const t0 = performance.now();
+    const rows = await curve(j.user, j.jobId, 500);
+    const ms = performance.now() - t0;
+    expect(rows.length).toBeLessThanOrEqual(500);
+    expect(rows.length).toBeGreaterThan(300);
+    const steps = rows.map((r) => r.step);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    expect(steps[0]).toBe(1);
+    expect(steps.at(-1)).toBe(100_000);
+    expect(rows.find((r) => r.step === 37_000)?.train_loss).toBe(9.5);
+    expect(rows.find((r) => r.step === 81_000)?.train_loss).toBe(0.001);
+    const evals = rows.filter((r) => r.eval_loss !== null).map((r) => r.eval_loss!);
+    expect(Math.min(...evals)).toBeCloseTo(2.2 / Math.sqrt(100_000), 10);
+    expect(ms).toBeLessThan(2000); // the benchmark measures it properly (docs/BENCHMARKS.md)
+    // Another user sees nothing; anon may not call it.
+    const other = await makeUser(db, testStack().JWT_SECRET);
+    expect(await curve(other, j.jobId)).toEqual([]);
+    const c = await db.connect();
+    try {
+      await c.query("begin");
+      await c.query("set local role anon");
+      await expect(c.query("select * from public.job_loss_curve($1)", [j.jobId])).rejects.toMatchObject({ code: "42501" });
+    } finally {
+      await c.query("rollback");
+      c.release();
+    }
+    await expect(curve(j.user, j.jobId, 3)).rejects.toMatchObject({ code: "22023" });
+  });
+
+  it("cancel_training_job: anon may not call it; another user's job does not exist for the caller", async () => {
+    const j = await running();
+    const other = await makeUser(db, testStack().JWT_SECRET);
+    await expect(asUser(db, other, (c) => c.query("select public.cancel_training_job($1)", [j.jobId]))).rejects.toMatchObject({ code: "LT420" });
+    const c = await db.connect();
+    try {
+      await c.query("begin");
+      await c.query("set local role anon");
+      await expect(c.query("select public.cancel_training_job($1)", [j.jobId])).rejects.toMatchObject({ code: "42501" });
+    } finally {
+      await c.query("rollback");
+      c.release();
+    }
+    expect((await db.query("select status from public.training_jobs where id = $1", [j.jobId])).rows[0].status).toBe("running");
+  });
+
+  it("retry_training_job starts a new job from a chosen checkpoint of a finished one, with overrides", async () => {
+    const j = await running();
+    const ck = await db.query<{ id: string }>(
+      "insert into public.checkpoints (job_id, step, eval_loss) values ($1, 40, 1.2) returning id", [j.jobId]);
+    // Not finished yet: the reference check refuses a continuation (LT010).
+    await expect(asUser(db, j.user, (c) => c.query("select public.retry_training_job($1)", [j.jobId]))).rejects.toMatchObject({ code: "LT010" });
+    await db.query("update public.training_jobs set status = 'failed', error = '{\"code\":\"LT401\",\"message\":\"oom\",\"kind\":\"system\"}' where id = $1", [j.jobId]);
+    const child = (await asUser(db, j.user, (c) => c.query(
+      "select id, parent_job_id, resume_from_checkpoint_id, requested_config, dataset_id from public.retry_training_job($1, $2, '{\"batch_size\": 2}'::jsonb)",
+      [j.jobId, ck.rows[0]!.id]), { commit: true })).rows[0];
+    expect(child).toMatchObject({ parent_job_id: j.jobId, resume_from_checkpoint_id: ck.rows[0]!.id, dataset_id: j.datasetId });
+    expect(child.requested_config).toMatchObject({ batch_size: 2 });
+    const other = await running();
+    const foreign = await db.query<{ id: string }>("insert into public.checkpoints (job_id, step) values ($1, 1) returning id", [other.jobId]);
+    await expect(asUser(db, j.user, (c) => c.query("select public.retry_training_job($1, $2)", [j.jobId, foreign.rows[0]!.id])))
+      .rejects.toMatchObject({ code: "LT422" });
+    await expect(asUser(db, other.user, (c) => c.query("select public.retry_training_job($1)", [j.jobId]))).rejects.toMatchObject({ code: "LT420" });
+  });
+
+  it("metrics, checkpoints and artifacts are published to Realtime with their primary key as replica identity", async () => {
+    const { rows } = await db.query(
+      `select c.relname::text as t, c.relreplident as identity from pg_publication_tables p
+         join pg_class c on c.relname = p.tablename and c.relnamespace = 'public'::regnamespace
+        where p.pubname = 'supabase_realtime' and p.tablename in ('metrics_points', 'checkpoints', 'model_artifacts') order by 1`,
+    );
+    expect(rows).toEqual([
+      { t: "checkpoints", identity: "d" }, { t: "metrics_points", identity: "d" }, { t: "model_artifacts", identity: "d" },
+    ]);
+  });
+
+  it("pg_cron schedules: polling every minute on pg_cron 1.4 (10 seconds from 1.5), storage cleanup, receipt purge", async () => {
+    const version = (await db.query("select extversion from pg_extension where extname = 'pg_cron'")).rows[0].extversion as string;
+    const { rows } = await db.query(
+      "select jobname, schedule, command from cron.job where jobname in ('poll-training-jobs', 'storage-cleanup', 'purge-webhook-receipts') order by 1");
+    expect(rows).toEqual([
+      { jobname: "poll-training-jobs", schedule: /^1\.[0-4]/.test(version) ? "* * * * *" : "10 seconds", command: "select private.poll_tick()" },
+      { jobname: "purge-webhook-receipts", schedule: "17 3 * * *", command: "select private.purge_webhook_receipts()" },
+      { jobname: "storage-cleanup", schedule: "*/5 * * * *", command: "select private.storage_cleanup_safety_net()" },
+    ]);
+  });
+});
