@@ -169,7 +169,6 @@ declare
   v_message jsonb;
   v_why record;
   v_new bigint;
-  v_dataset uuid;
   v_worker text;
 begin
   if not exists (select 1 from pgmq.list_queues() l where lower(l.queue_name::text) = v_queue) then
@@ -193,12 +192,9 @@ begin
   end if;
 
   if v_queue = 'dataset_validation' and v_why.subject_status = 'error' then
-    -- Attempts were exhausted (LT282): reopen the dataset and start a new run generation.
-    v_dataset := v_why.subject_id;
-    update public.datasets
-       set status = 'validating', format = null, stats = null, report = null, error = null, progress_pct = 0
-     where id = v_dataset;
-    v_new := private.enqueue_dataset_validation(v_dataset);
+    -- Attempts were exhausted (LT282): validate the stored file again as a new run generation
+    -- (LT283 when the file is gone: the owner must upload it again).
+    v_new := private.revalidate_dataset(v_why.subject_id);
   else
     select s.id into v_new from pgmq.send(queue_name => v_queue, msg => v_message) as s(id);
     if v_queue = 'dataset_validation' then
@@ -217,7 +213,7 @@ begin
 end;
 $$;
 comment on function ops.requeue_archived_message(text, bigint, text) is
-  'Puts the work of an archived message back in its queue and wakes its worker (after commit); returns the new message id. A dataset whose validation gave up (LT282) is reopened and validated from the start. Refuses (LT511) when the work can no longer run (malformed message, finished job, superseded upload); LT510 when the queue or message does not exist. Logged in ops.runbook_log.';
+  'Puts the work of an archived message back in its queue and wakes its worker (after commit); returns the new message id. A dataset whose validation gave up (LT282) is validated again from the start (private.revalidate_dataset; LT283 when its file is gone). Refuses (LT511) when the work can no longer run (malformed message, finished job, superseded upload); LT510 when the queue or message does not exist. Logged in ops.runbook_log.';
 
 revoke all on all tables in schema ops from public, anon, authenticated, service_role;
 revoke all on all functions in schema ops from public, anon, authenticated, service_role;

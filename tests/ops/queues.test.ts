@@ -8,6 +8,8 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlState } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { dbaPool, jobRow, newUser, pendingJob, runbookLog, tag } from "./support.ts";
 
@@ -114,15 +116,26 @@ describe("ops queues", () => {
     expect(await sqlState(db.query("select ops.requeue_archived_message('dataset_validation', $1, 'try again please')", [validationId]))).toBe("LT511");
   });
 
-  it("a validation that gave up (LT282) is requeued: the dataset validates again and the worker picks it up", async () => {
+  it("a validation that gave up (LT282) is requeued: the stored file is validated again to a verdict", async () => {
     const user = await newUser(db);
-    const { rows: [d] } = await db.query<{ id: string }>(
-      "insert into public.datasets (user_id, name, file_name) values ($1, 'ops requeue', 'train.jsonl') returning id", [user.id]);
+    const { rows: [d] } = await db.query<{ id: string; storage_path: string }>(
+      "insert into public.datasets (user_id, name, file_name) values ($1, 'ops requeue', 'train.jsonl') returning id, storage_path", [user.id]);
     const datasetId = d!.id;
+    // A file with one broken line: every complete run ends in the same user verdict, whoever runs it.
+    const lines = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: "user", content: `q${i}` }, { role: "assistant", content: `a${i}` }] }));
+    const { error } = await supabaseClient(testStack().ANON_KEY, user.token).storage.from("lora-datasets")
+      .upload(d!.storage_path, [...lines, "{not json"].join("\n") + "\n", { contentType: "application/octet-stream" });
+    expect(error).toBeNull();
+    const verdict = async () => (await db.query<{ status: string; error: { code: string } | null; generation: number; outcome: string | null }>(
+      `select d.status, d.error, r.generation, r.outcome from public.datasets d join private.dataset_validation_runs r on r.dataset_id = d.id
+        where d.id = $1`, [datasetId])).rows[0]!;
+    const first = await waitFor(async () => { const v = await verdict(); return v.outcome === "error" ? v : false; },
+      { timeoutMs: 30_000, what: "the first verdict" });
+
+    // Then a run that gave up, as the worker leaves one after max_attempts system failures.
     const c = await db.connect();
     let msgId: string;
     try {
-      // No file in Storage: the requeued run ends in LT283, which shows the worker ran it.
       await c.query("begin");
       await c.query("update public.datasets set status = 'validating' where id = $1", [datasetId]);
       msgId = (await c.query<{ id: string }>("select private.enqueue_dataset_validation($1) as id", [datasetId])).rows[0]!.id;
@@ -132,6 +145,7 @@ describe("ops queues", () => {
     } finally {
       c.release();
     }
+    expect((await verdict()).error?.code).toBe("LT282");
     const row = await archived("dataset_validation", msgId);
     expect(row).toMatchObject({ subject_kind: "dataset", subject_id: datasetId, requeueable: true });
     expect(row!.reason).toBe("Validation failed 5 times in a row (LT282): Storage answered 503");
@@ -141,13 +155,9 @@ describe("ops queues", () => {
       "select ops.requeue_archived_message('dataset_validation', $1, 'storage outage is over') as id", [msgId])).rows[0]!.id;
     expect(newId).not.toBe(msgId);
     expect(await archived("dataset_validation", msgId)).toBeUndefined();
-    const run = (await db.query("select generation, msg_id from private.dataset_validation_runs where dataset_id = $1", [datasetId])).rows[0];
-    expect(run).toMatchObject({ generation: 2, msg_id: newId });
-    const verdict = await waitFor(async () => {
-      const r = (await db.query<{ status: string; error: { code: string } | null }>("select status, error from public.datasets where id = $1", [datasetId])).rows[0]!;
-      return r.status === "error" && r.error?.code !== "LT282" ? r : false;
-    }, { timeoutMs: 30_000, what: "the requeued validation to run" });
-    expect(verdict.error?.code).toBe("LT283");
+    const again = await waitFor(async () => { const v = await verdict(); return v.outcome === "error" && v.generation > first.generation + 1 ? v : false; },
+      { timeoutMs: 30_000, what: "the requeued validation to reach its verdict" });
+    expect(again.error?.code).toBe(first.error?.code);
     expect(await runbookLog(db, `dataset_validation/${msgId}`)).toEqual([expect.objectContaining({
       action: "requeue_archived_message", reason: "storage outage is over",
       details: expect.objectContaining({ new_msg_id: Number(newId), subject_id: datasetId }),
