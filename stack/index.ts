@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { startGpuSimulator, type GpuSimulator } from "../gpu-cluster/simulator/index.ts";
+import { startGpuSimulator, type GpuSimulator, type GpuSimulatorOptions } from "../gpu-cluster/simulator/index.ts";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
 import { startFunctionsRuntime } from "./functions-runtime.ts";
@@ -45,6 +45,8 @@ export type StartOptions = {
   ephemeral?: boolean;
   /** Extra environment for the functions (as `supabase/functions/.env`). */
   functionEnv?: Record<string, string>;
+  /** Pacing of the GPU cluster simulator (default: 600x time, its own queue delay and progress interval). */
+  gpu?: Pick<GpuSimulatorOptions, "timeScale" | "queueDelaySeconds" | "progressIntervalSeconds">;
   log?: (msg: string) => void;
 };
 
@@ -94,7 +96,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const gpuApiKey = `sim_${randomBytes(24).toString("hex")}`;
     const gpuWebhookSecret = `whsec_${randomBytes(32).toString("base64")}`;
     // 600x: an hour of simulated training takes six seconds.
-    const gpu = await startGpuSimulator({ port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600 });
+    const gpu = await startGpuSimulator({
+      port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu,
+    });
     stops.push(() => gpu.close());
     log(`gpu cluster simulator: listening on ${gpu.url}`);
 
