@@ -115,6 +115,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
         GPU_WEBHOOK_SECRET: gpuWebhookSecret,
         // The simulator answers at once unless a fault says otherwise; do not wait 10 s for a hang.
         GPU_CLUSTER_TIMEOUT_MS: "5000",
+        // Hook for monitoring (docs/monitoring.md): the cluster's signed callbacks reach these functions.
+        GPU_CLUSTER_CALLBACK_URL: `${config.apiUrl}/functions/v1/gpu-webhook`,
+        GPU_CLUSTER_UPLOAD_URLS_CALLBACK_URL: `${config.apiUrl}/functions/v1/gpu-upload-urls`,
         ...opts.functionEnv,
       },
     });
