@@ -13,6 +13,7 @@ import { PROJECT_ROOT } from "../stack/config.ts";
 import { cliDbUrl, supabaseCli } from "../stack/migrate.ts";
 import type { StackHandle } from "../stack/index.ts";
 import { startThrowawayStack } from "../stack/throwaway.ts";
+import { checkDocsExamples } from "./docs-examples.ts";
 import { checkSchema } from "./dump-schema.ts";
 import { checkTypes } from "./gen-types.ts";
 import { runPgTap } from "./pgtap.ts";
@@ -78,6 +79,10 @@ process.on("SIGTERM", () => void stopStack().then(() => process.exit(143)));
 
 try {
   await step("typecheck (tsc)", () => exec(bin("tsc"), ["-p", "."]));
+  await step("typecheck docs examples (docs/API.md)", () => {
+    const failure = checkDocsExamples();
+    if (failure) throw new Error(failure);
+  });
   await step("typecheck functions (deno check)", () => {
     const entries = functionEntrypoints();
     if (entries.length > 0) exec(bin("deno"), ["check", "--config", "deno.json", ...entries]);
