@@ -1,0 +1,86 @@
+/**
+ * Demo step 1: the user creates a dataset row, uploads the sample file to
+ * Storage with supabase-js, and watches validation run (the upload trigger
+ * enqueued it; the validate-dataset worker does it) until the verdict, then
+ * reads the report.
+ */
+import { readFileSync } from "node:fs";
+import type { SupabaseClient } from "@supabase/supabase-js";
+import { DatasetStatsSchema, ValidationReportSchema, type DatasetStats, type ValidationReport } from "../types/dataset.ts";
+import type { PostgrestEquivalent } from "./client.ts";
+import { DATASET_PATH } from "./data/generate.ts";
+import { bar, bytes, paint, thousands, type Screen } from "./ui.ts";
+
+export type DemoCtx = { screen: Screen; api: PostgrestEquivalent; supabase: SupabaseClient; timeoutMs: number };
+
+type DatasetRow = {
+  id: string; status: string; storage_path: string; progress_pct: string; format: string | null;
+  stats: unknown; report: unknown; error: { code: string; message: string; hint?: string } | null;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Upload and validate the sample dataset; resolves with its id and statistics once it is ready. */
+export async function uploadAndValidate(ctx: DemoCtx): Promise<{ datasetId: string; stats: DatasetStats }> {
+  const { screen, api, supabase } = ctx;
+  const file = readFileSync(DATASET_PATH);
+  screen.section("1. Dataset");
+  const row = await api.insert<DatasetRow>("datasets", {
+    name: "Helio support chats", description: "Customer-support conversations for the Helio smart thermostat (demo/data)",
+    file_name: "customer-support.jsonl",
+  });
+  screen.ok(`Created dataset ${row.id} (status ${row.status})`);
+
+  const started = Date.now();
+  const { error } = await supabase.storage.from("lora-datasets").upload(row.storage_path, file, { contentType: "application/octet-stream" });
+  if (error) throw new Error(`Upload failed: ${error.message}`);
+  screen.ok(`Uploaded ${bytes(file.length)} to lora-datasets/${row.storage_path} with supabase-js`);
+
+  let last = -1;
+  const deadline = Date.now() + ctx.timeoutMs;
+  for (;;) {
+    const d = await api.byId<DatasetRow>("datasets", row.id);
+    if (!d) throw new Error(`Dataset ${row.id} disappeared`);
+    const pct = Number(d.progress_pct);
+    if (screen.term.tty) {
+      screen.live.set([`  Validating  ${paint(screen.term, "cyan", bar(pct / 100, 30))} ${pct.toFixed(0).padStart(3)}%  ${d.status}`]);
+    } else if (pct !== last) {
+      screen.line(`  validating ${pct.toFixed(0)}% (${d.status})`);
+    }
+    last = pct;
+    if (d.status === "ready") {
+      screen.live.set([]);
+      const stats = DatasetStatsSchema.parse(d.stats);
+      const report = ValidationReportSchema.parse(d.report);
+      screen.ok(`Validation ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      printReport(screen, stats, report);
+      return { datasetId: row.id, stats };
+    }
+    if (d.status === "error") {
+      screen.live.set([]);
+      const report = d.report ? ValidationReportSchema.parse(d.report) : null;
+      screen.fail(`Validation failed: ${d.error?.code} ${d.error?.message}`);
+      for (const e of report?.errors.slice(0, 5) ?? []) screen.detail([`line ${e.line}: ${e.code} ${e.message}`]);
+      throw new Error(`Dataset validation failed (${d.error?.code})`);
+    }
+    if (Date.now() > deadline) throw new Error(`Validation did not finish in ${ctx.timeoutMs / 1000} s (status ${d.status}, ${pct}%)`);
+    await sleep(150);
+  }
+}
+
+function printReport(screen: Screen, stats: DatasetStats, report: ValidationReport): void {
+  const t = stats.tokens.llama3;
+  const roles = Object.entries(stats.roleCounts).map(([r, n]) => `${r} ${thousands(n)}`).join(", ");
+  const lines = [
+    `format        ${stats.format}, ${thousands(stats.lines.valid)} valid lines of ${thousands(stats.lines.total)}`,
+    `examples      ${thousands(stats.examples)} (${stats.duplicates} duplicates), messages per example ${stats.messagesPerExample?.mean ?? "?"} (max ${stats.messagesPerExample?.max ?? "?"})`,
+    `roles         ${roles}`,
+    `issues        ${report.errorCount} errors, ${report.warningCount} warnings`,
+  ];
+  if (t) {
+    lines.push(`tokens        ${thousands(t.totalTokens)} in all, ${thousands(t.trainableTokens)} trainable (Llama 3 tokenizer, exact)`);
+    lines.push(`per example   p50 ${t.total?.p50}, p95 ${t.total?.p95}, max ${t.total?.max} tokens`);
+  }
+  lines.push(`epochs        ${stats.recommendedEpochs ?? "?"} recommended`);
+  screen.detail(lines);
+}
