@@ -75,7 +75,7 @@ export async function runRow(db: Queryable, id: string): Promise<RunRow | undefi
 }
 
 /** Wait until the dataset leaves validating (and uploading), and return it. */
-export async function waitForVerdict(db: pg.ClientBase, id: string, timeoutMs = 60_000): Promise<DatasetRow> {
+export async function waitForVerdict(db: pg.ClientBase, id: string, timeoutMs = 180_000): Promise<DatasetRow> {
   return await waitFor(async () => {
     const row = await datasetRow(db, id);
     return row.status === "ready" || row.status === "error" ? row : undefined;

@@ -11,6 +11,9 @@ import { testStack } from "../helpers/stack.ts";
 import { chatCorpus } from "./corpus.ts";
 import { newDataset, onePass, runRow, upload, waitForVerdict } from "./helpers.ts";
 
+// Generous: the whole suite shares the machine's CPUs with this worker.
+const SLOW = 240_000;
+
 describe("dataset ingestion pipeline", () => {
   let db: pg.Client;
   let owner: LocalUser;
@@ -29,7 +32,7 @@ describe("dataset ingestion pipeline", () => {
     const { error } = await upload(owner, path, file);
     expect(error).toBeNull();
 
-    const row = await waitForVerdict(db, id, 120_000);
+    const row = await waitForVerdict(db, id, 200_000);
     const run = (await runRow(db, id))!;
     const expected = await onePass(file, run.options);
     expect(row).toMatchObject({
@@ -47,7 +50,7 @@ describe("dataset ingestion pipeline", () => {
       expect(row.stats!.tokens[row.stats!.models[m.id]!.family]!.totalTokens).toBeGreaterThan(0);
     }
     expect(Object.keys(run.options.models ?? {}).length).toBeGreaterThan(0);
-  });
+  }, SLOW);
 
   it("the owner sees the verdict on their dataset row, and the worker's state stays private", async () => {
     const { id, path } = await newDataset(db, owner);
@@ -60,7 +63,7 @@ describe("dataset ingestion pipeline", () => {
     });
     expect(seen.mine).toEqual([{ status: expect.stringMatching(/^(ready|error)$/), has_stats: true, has_report: true }]);
     expect(seen.internals).toBe("42501");
-  });
+  }, SLOW);
 
   it("the validate-dataset function refuses callers other than the service role", async () => {
     const url = `${testStack().API_URL}/functions/v1/validate-dataset`;

@@ -13,6 +13,9 @@ import { waitFor } from "../helpers/wait.ts";
 import { chatCorpus } from "./corpus.ts";
 import { datasetRow, gate, Harness, memoryReader, onePass, runRow, waitForVerdict } from "./helpers.ts";
 
+// Generous: each test drives hundreds of invocations, on CPUs the whole suite shares.
+const SLOW = 240_000;
+
 describe("resumable validation", () => {
   let db: pg.Client;
   let owner: LocalUser;
@@ -58,7 +61,7 @@ describe("resumable validation", () => {
     expect(chunks).toBe(Math.ceil(file.length / 997));
     expect(reports.length).toBe(Math.ceil(chunks / 4));
     expect(run).toMatchObject({ seq: chunks, invocations: reports.length, failed_attempts: 0, outcome: "ready" });
-  });
+  }, SLOW);
 
   it("updates progress on the dataset row every 5 %, not every chunk", async () => {
     const id = await h.prepare(owner, file, tolerance);
@@ -75,7 +78,7 @@ describe("resumable validation", () => {
     expect(seen.length).toBeGreaterThan(10);
     expect(seen.length).toBeLessThanOrEqual(21);
     seen.slice(1).forEach((pct, i) => expect(Math.floor(pct / 5)).toBeGreaterThan(Math.floor(seen[i]! / 5)));
-  });
+  }, SLOW);
 
   it("killing the worker mid-file and redelivering the message gives the same result; the dead worker saves nothing", async () => {
     const id = await h.prepare(owner, file, tolerance);
@@ -96,7 +99,7 @@ describe("resumable validation", () => {
     const late = await dead;
     expect(late.runs).toEqual([expect.objectContaining({ datasetId: id, outcome: "lost" })]);
     await expectOnePass(id);
-  });
+  }, SLOW);
 
   it("a worker that dies after saving, before handing over, is resumed from its cursor", async () => {
     const id = await h.prepare(owner, file, tolerance);
@@ -114,7 +117,7 @@ describe("resumable validation", () => {
     expect(run.invocations).toBeGreaterThan(2);
     stall.open();
     expect((await dead).runs[0]).toMatchObject({ outcome: "continued" });
-  });
+  }, SLOW);
 
   it("a duplicated message never double-counts, even with two workers at once", async () => {
     const id = await h.prepare(owner, file, tolerance);
@@ -130,5 +133,5 @@ describe("resumable validation", () => {
     expect(left.rows[0].n).toBe(0);
     const hashes = await db.query("select count(*)::int as n from private.dataset_example_hashes where dataset_id = $1", [id]);
     expect(hashes.rows[0].n).toBe(0);
-  });
+  }, SLOW);
 });

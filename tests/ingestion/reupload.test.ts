@@ -14,6 +14,8 @@ import { waitFor } from "../helpers/wait.ts";
 import { chatCorpus } from "./corpus.ts";
 import { datasetRow, newDataset, onePass, runRow, upload, waitForVerdict } from "./helpers.ts";
 
+// Generous: the whole suite shares the machine's CPUs with the worker.
+const SLOW = 240_000;
 const enc = (s: string) => new TextEncoder().encode(s);
 const good = chatCorpus(40, { seed: 21 });
 const bad = enc(`${new TextDecoder().decode(good)}{"messages": [{"role": "user", "content": 'single quotes'}]}\n`);
@@ -29,7 +31,7 @@ describe("re-uploads", () => {
   });
   afterAll(async () => {
     await db.end();
-  });
+  }, SLOW);
 
   it("a corrected file uploaded after a failed validation replaces the previous verdict", async () => {
     const { id, path } = await newDataset(db, owner);
@@ -47,23 +49,23 @@ describe("re-uploads", () => {
     expect(fixed.report).toEqual(expected.report);
     expect(fixed.stats).toEqual(expected.stats);
     expect(await runRow(db, id)).toMatchObject({ generation: 2, outcome: "ready" });
-  });
+  }, SLOW);
 
   it("a new file uploaded during validation voids the run in flight; the verdict is the new file's", async () => {
     const big = chatCorpus(16_000, { seed: 5 });
     const { id, path } = await newDataset(db, owner, { maxInvalidFraction: 0.05 });
     expect((await upload(owner, path, big)).error).toBeNull();
-    await waitFor(async () => ((await runRow(db, id))?.seq ?? 0) >= 1, { timeoutMs: 30_000, what: "validation under way" });
+    await waitFor(async () => ((await runRow(db, id))?.seq ?? 0) >= 1, { timeoutMs: 120_000, what: "validation under way" });
     // The server (service role) replaces the object while the worker is mid-file.
     const { error } = await service().upload(path, good, { upsert: true, contentType: "application/jsonl" });
     expect(error).toBeNull();
-    const row = await waitForVerdict(db, id, 60_000);
+    const row = await waitForVerdict(db, id, 200_000);
     const run = (await runRow(db, id))!;
     const expected = await onePass(good, run.options);
     expect(run).toMatchObject({ generation: 2, outcome: "ready" });
     expect(row.stats).toEqual(expected.stats);
     expect(row.size_bytes).toBe(String(good.length));
-  });
+  }, SLOW);
 
   it("refuses to replace the file of a ready dataset (LT281) and keeps its verdict", async () => {
     const { id, path } = await newDataset(db, owner);
@@ -75,7 +77,7 @@ describe("re-uploads", () => {
     expect(await datasetRow(db, id)).toEqual(ready);
     const { data } = await service().download(path);
     expect(new Uint8Array(await data!.arrayBuffer())).toEqual(good);
-  });
+  }, SLOW);
 
   it("operators can validate a failed dataset's file again (a new generation), never a ready one (LT287)", async () => {
     const { id, path } = await newDataset(db, owner);
@@ -92,7 +94,7 @@ describe("re-uploads", () => {
     expect((await upload(owner, ready.path, good)).error).toBeNull();
     await waitForVerdict(db, ready.id);
     expect(await sqlState(db.query("select private.revalidate_dataset($1)", [ready.id]))).toBe("LT287");
-  });
+  }, SLOW);
 
   it("refuses an object that belongs to no dataset (LT280) and stores nothing", async () => {
     const path = `${owner.id}/${randomUUID()}/train.jsonl`;
