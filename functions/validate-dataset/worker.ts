@@ -164,8 +164,11 @@ async function onFailure(
       });
       return report("error", message);
     }
-    log("validate-dataset: attempt failed", { datasetId: run.datasetId, generation: run.generation, error: message });
-    return report(await deps.store.retry(run, message), message);
+    // Count the attempt first: when the run was voided meanwhile (a re-upload often makes the old
+    // generation's reads fail), the error is expected and the outcome is "lost".
+    const outcome = await deps.store.retry(run, message);
+    log("validate-dataset: attempt failed", { datasetId: run.datasetId, generation: run.generation, outcome, error: message });
+    return report(outcome, message);
   } catch (again) {
     if (again instanceof LeaseLostError) return report("lost", message);
     throw again;
