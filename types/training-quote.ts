@@ -14,7 +14,7 @@ export const JOB_ERROR_CODES = {
   LT302: "Estimated duration above MAX_TRAINING_DURATION_HOURS",
   LT303: "Monthly spend cap exceeded",
   LT304: "Double submit of a recent job",
-  LT305: "Not supported by the GPU cluster yet",
+  LT305: "A combination the GPU cluster cannot run",
   LT306: "Idempotency key reused with different parameters",
   LT307: "Suffix given twice",
   LT308: "Cannot estimate under a spend cap",

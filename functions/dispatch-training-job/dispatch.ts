@@ -4,14 +4,15 @@
  * The database already moved the job to `dispatching` (committed) before
  * this runs. Then: on `recover` (a previous attempt may have reached the
  * cluster) look the job up by its idempotency key and adopt it if found;
- * otherwise sign the dataset URL, save the exact body, submit with the key,
+ * otherwise sign the dataset URL (and the validation dataset's, sent as
+ * `config.validation.dataset_url`), save the exact body, submit with the key,
  * and record the external id and `running` in one transaction. Failures:
  * - transient (429, 503, capacity, 5xx and timeouts on reads, Storage down):
  *   back to `queued` with a delayed message, or LT313 after N attempts;
  * - unknown outcome (timeout or lost answer on submit): look up by key
  *   before anything else; found means adopted, not found means retry later;
  * - the cluster refused the job: failed, kind user (LT311); our integration is
- *   broken: failed, kind system (LT312); the dataset file is gone: kind user (LT310).
+ *   broken: failed, kind system (LT312); a dataset file is gone: kind user (LT310).
  * Anything else (a database error, a crash) is left alone: the message stays
  * invisible until its visibility timeout, and the next attempt recovers.
  */
@@ -25,7 +26,12 @@ import {
 } from "../_shared/gpu/errors.ts";
 import type { GpuClusterClient } from "../_shared/gpu/client.ts";
 import type { Job, SubmitJobRequest } from "../_shared/gpu/types.ts";
-import { type DownloadUrlSigner, StorageObjectMissingError, StorageUnavailableError } from "../_shared/storage.ts";
+import {
+  type DownloadUrlSigner,
+  type SignedUrl,
+  StorageObjectMissingError,
+  StorageUnavailableError,
+} from "../_shared/storage.ts";
 import type { Claimed, DispatchEvent, DispatchStore, JobFailure, MessageRef, RecordOutcome } from "./store.ts";
 
 /** The retry callback of the GPU cluster client. */
@@ -91,11 +97,11 @@ function forJob(url: string, jobId: string): string {
   return u.toString();
 }
 
-function buildRequest(claim: Claimed, datasetUrl: string, deps: DispatchDeps): SubmitJobRequest {
+function buildRequest(claim: Claimed, urls: { dataset: string; validation: string | null }, deps: DispatchDeps): SubmitJobRequest {
   return {
-    dataset_url: datasetUrl,
+    dataset_url: urls.dataset,
     dataset_format: "jsonl",
-    config: claim.cluster_config,
+    config: urls.validation === null ? claim.cluster_config : { ...claim.cluster_config, validation: { dataset_url: urls.validation } },
     ...(deps.callbacks?.eventsUrl ? { callback_url: forJob(deps.callbacks.eventsUrl, claim.job_id) } : {}),
     ...(deps.callbacks?.uploadUrlsUrl ? { upload_urls_callback_url: deps.callbacks.uploadUrlsUrl } : {}),
     metadata: { training_job_id: claim.job_id, run: String(claim.run) },
@@ -108,6 +114,12 @@ export async function dispatchClaim(deps: DispatchDeps, queue: string, claim: Cl
   const events: DispatchEvent[] = [];
   const gpu = deps.gpu((info) => events.push(retryEvent(info)));
   const key = claim.cluster_idempotency_key;
+  /** The Storage object being signed, for the LT310 message. */
+  let signing = { what: "dataset", path: claim.dataset_path };
+  const sign = async (what: string, path: string): Promise<SignedUrl> => {
+    signing = { what, path };
+    return await deps.signDatasetUrl({ bucket: claim.dataset_bucket, path }, { expiresInSeconds: claim.dataset_url_ttl_seconds });
+  };
 
   const adopt = async (job: Job, how: { adopted: boolean; replayed: boolean }): Promise<DispatchResult> => {
     const outcome = await deps.store.recordSubmitted(ref, job.id, {
@@ -139,11 +151,12 @@ export async function dispatchClaim(deps: DispatchDeps, queue: string, claim: Cl
     }
     let request: SubmitJobRequest | null = claim.request;
     if (request === null) {
-      const signed = await deps.signDatasetUrl(
-        { bucket: claim.dataset_bucket, path: claim.dataset_path }, { expiresInSeconds: claim.dataset_url_ttl_seconds },
-      );
-      request = buildRequest(claim, signed.url, deps);
-      if (!(await deps.store.saveRequest(claim.job_id, request, signed.expiresAt))) {
+      const signed = await sign("dataset", claim.dataset_path);
+      const validation = claim.validation_dataset_path ? await sign("validation dataset", claim.validation_dataset_path) : null;
+      request = buildRequest(claim, { dataset: signed.url, validation: validation?.url ?? null }, deps);
+      // The saved body is reused only while every URL in it stays valid.
+      const expiresAt = validation && validation.expiresAt < signed.expiresAt ? validation.expiresAt : signed.expiresAt;
+      if (!(await deps.store.saveRequest(claim.job_id, request, expiresAt))) {
         await deps.store.release(ref); // cancelled meanwhile: nothing may be sent
         return { job_id: claim.job_id, outcome: { action: "abandoned" } };
       }
@@ -174,7 +187,7 @@ export async function dispatchClaim(deps: DispatchDeps, queue: string, claim: Cl
     if (err instanceof StorageObjectMissingError) {
       return await fail({
         code: "LT310", kind: "user",
-        message: `The dataset file "${claim.dataset_path}" is no longer in Storage; upload it again as a new dataset and create a new job`,
+        message: `The ${signing.what} file "${signing.path}" is no longer in Storage; upload it again as a new dataset and create a new job`,
       });
     }
     if (err instanceof PermanentUserError && err.upstreamStatus !== undefined) return await fail(refusal(err));

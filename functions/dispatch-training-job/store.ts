@@ -32,6 +32,8 @@ const ClaimedSchema = z.object({
   request: SubmitJobRequestSchema.nullable(),
   dataset_bucket: z.string().min(1),
   dataset_path: z.string().min(1),
+  /** The job's validation dataset file (same bucket), signed and sent as `config.validation.dataset_url`. */
+  validation_dataset_path: z.string().min(1).nullish(),
   dataset_url_ttl_seconds: z.number().int().positive(),
   cluster_config: GpuTrainingConfigSchema,
 });

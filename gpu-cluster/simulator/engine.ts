@@ -1,19 +1,23 @@
 /**
  * Drives simulated jobs through their lives on a timer tick:
  *
- *   queued --(queue delay; GET the dataset, count its lines)--> running
+ *   queued --(queue delay; GET the dataset and any validation file, count
+ *            their lines, hold out a validation split)--> running
  *   running --(steps at the planned speed; metrics, checkpoints, progress
- *             events)--> uploading artifacts --> succeeded
- *   any non-terminal --> failed (dataset, injected step failure, upload) | cancelled
+ *             events; to the last step or until early stopping)--> uploading
+ *             artifacts --> succeeded
+ *   any non-terminal --> failed (dataset, weights too big for the GPUs,
+ *                        injected step failure, upload) | cancelled
  *
  * Simulated time advances `timeScale` times faster than real time, so with
  * timeScale 600 an hour of training passes in 6 seconds.
  */
 import type { GpuWebhookEvent, GpuWebhookEventType, JobError, UploadFile } from "../../functions/_shared/gpu/types.ts";
 import { buildAdapterFiles } from "./adapter.ts";
+import { readTrainingData } from "./datasets.ts";
 import type { FaultInjector } from "./faults.ts";
-import { type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
-import { isMetricStep, metricPointAt, planTraining } from "./training.ts";
+import { earlyStoppingOf, type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
+import { DEFAULT_GPU, isMetricStep, memoryPerGpu, metricPointAt, planTraining } from "./training.ts";
 import { putArtifact, type RequestUploadUrls } from "./uploads.ts";
 import type { WebhookSender } from "./webhook-sender.ts";
 
@@ -96,44 +100,53 @@ export class TrainingEngine {
   }
 
   async #download(job: SimJob): Promise<void> {
-    const unreachable = (message: string) =>
-      this.#fail(job, { code: "dataset_unreachable", message, retryable: false, category: "user", step: null });
-    if (this.#o.faults.current.datasetUnreachable) return unreachable("Dataset URL answered 403 (injected fault)");
-    let text: string;
-    try {
-      const res = await this.#o.fetch(job.request.dataset_url, { signal: AbortSignal.timeout(30_000) });
-      text = await res.text();
-      if (!res.ok) return unreachable(`Dataset URL answered ${res.status}`);
-    } catch (err) {
-      return unreachable(`Dataset URL could not be fetched: ${(err as Error).message}`);
+    const config = job.request.config;
+    const userError = (error: { code: string; message: string }) =>
+      this.#fail(job, { ...error, retryable: false, category: "user", step: null });
+    if (this.#o.faults.current.datasetUnreachable) {
+      return userError({ code: "dataset_unreachable", message: "Dataset URL answered 403 (injected fault)" });
     }
+    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config);
     if (job.phase !== "downloading") return;
-    const lines = text.split("\n").filter((l) => l.trim().length > 0);
-    const bad = lines.findIndex((l) => !isJsonObject(l));
-    if (lines.length === 0 || bad >= 0) {
-      const message = lines.length === 0 ? "Dataset has no examples" : `Dataset line ${bad + 1} is not a JSON object`;
-      return this.#fail(job, { code: "dataset_invalid", message, retryable: false, category: "user", step: null });
-    }
-    const chars = lines.reduce((n, l) => n + l.length, 0);
-    job.plan = planTraining(job.request.config, {
-      examples: lines.length,
-      avgTokensPerExample: Math.max(1, Math.ceil(chars / lines.length / 4)),
+    if ("code" in data) return userError(data);
+    const { train, validationExamples } = data;
+    const chars = train.reduce((n, l) => n + l.length, 0);
+    job.plan = planTraining(config, {
+      examples: train.length,
+      avgTokensPerExample: Math.max(1, Math.ceil(chars / train.length / 4)),
+      validationExamples,
     });
     job.status = "running";
     job.phase = "training";
     job.startedAt = new Date();
-    this.#o.log(`${job.id} started: ${lines.length} examples, ${job.plan.totalSteps} steps`);
-    this.#emit(job, "job.started", { examples: lines.length, total_steps: job.plan.totalSteps });
+    this.#o.log(`${job.id} started: ${train.length} examples, ${job.plan.totalSteps} steps`);
+    this.#emit(job, "job.started", {
+      examples: train.length,
+      total_steps: job.plan.totalSteps,
+      ...(validationExamples === null ? {} : { validation_examples: validationExamples }),
+    });
+    const memory = memoryPerGpu(config);
+    if (memory.neededGb > memory.availableGb) {
+      const weights = config.quantization === "4bit" ? "4-bit" : "bf16";
+      this.#fail(job, {
+        code: "oom",
+        message: `CUDA out of memory loading the model: ${weights} weights need about ${Math.ceil(memory.neededGb)} GB per GPU, a ${config.gpu_type ?? DEFAULT_GPU} has ${memory.availableGb} GB; use quantization "4bit" or more GPUs`,
+        retryable: false,
+        category: "user",
+        step: 0,
+      });
+    }
   }
 
   #train(job: SimJob, dt: number): void {
     const plan = job.plan!;
     const config = job.request.config;
+    const lastStep = plan.stopStep ?? plan.totalSteps;
     job.trainingSeconds += dt;
-    const target = Math.min(plan.totalSteps, Math.floor(job.trainingSeconds / plan.secondsPerStep));
+    const target = Math.min(lastStep, Math.floor(job.trainingSeconds / plan.secondsPerStep));
     // Billed time: what the steps used (a tick may overshoot the end of the run).
     const bill = (seconds: number) => {
-      job.gpuSeconds = Math.min(seconds, plan.totalSteps * plan.secondsPerStep) * (config.gpu_count ?? 1);
+      job.gpuSeconds = Math.min(seconds, lastStep * plan.secondsPerStep) * (config.gpu_count ?? 1);
     };
     bill(job.trainingSeconds);
     const failure = this.#o.faults.current.failAtStep;
@@ -167,8 +180,9 @@ export class TrainingEngine {
       }
     }
     if (job.trainingSeconds - job.lastProgressAt >= this.#o.progressIntervalSeconds) this.#flushProgress(job);
-    if (job.step >= plan.totalSteps) {
+    if (job.step >= lastStep) {
       this.#flushProgress(job);
+      if (plan.stopStep !== null) this.#o.log(`${job.id} stopped early at step ${job.step} of ${plan.totalSteps}`);
       job.phase = "uploading";
       void this.#upload(job).catch((err) => this.#internalError(job, err));
     }
@@ -207,7 +221,12 @@ export class TrainingEngine {
     job.phase = "done";
     job.finishedAt = new Date();
     this.#o.log(`${job.id} succeeded after ${job.step} steps`);
-    this.#emit(job, "job.succeeded", { artifacts: meta, final_metrics: job.metrics.at(-1) ?? null }, true);
+    const earlyStopping = earlyStoppingOf(job);
+    this.#emit(job, "job.succeeded", {
+      artifacts: meta,
+      final_metrics: job.metrics.at(-1) ?? null,
+      ...(earlyStopping ? { early_stopping: earlyStopping } : {}),
+    }, true);
   }
 
   async #withRetries<T>(fn: () => Promise<T>): Promise<T> {
@@ -260,14 +279,5 @@ export class TrainingEngine {
     };
     const event = { type, timestamp: new Date().toISOString(), data } as GpuWebhookEvent;
     this.#o.webhooks.send(url, structuredClone(event), { final });
-  }
-}
-
-function isJsonObject(line: string): boolean {
-  try {
-    const v: unknown = JSON.parse(line);
-    return v !== null && typeof v === "object" && !Array.isArray(v);
-  } catch {
-    return false;
   }
 }

@@ -157,6 +157,12 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     if (gpu !== undefined && !(gpu in SUPPORTED_GPUS)) {
       throw new HttpError(422, "invalid_config", `Unsupported gpu_type "${gpu}" (one of ${Object.keys(SUPPORTED_GPUS).join(", ")})`);
     }
+    const { early_stopping_patience: patience, validation } = parsed.data.config;
+    if (patience !== undefined && patience !== null && validation === undefined) {
+      throw new HttpError(422, "invalid_config", "early_stopping_patience needs validation data (config.validation)", false, [
+        { path: "config.early_stopping_patience", message: "requires config.validation" },
+      ]);
+    }
     if (key !== undefined) {
       const existing = store.byKey(key);
       if (existing) {

@@ -5,6 +5,7 @@
 import type {
   Artifact,
   Checkpoint,
+  EarlyStopping,
   Job,
   JobError,
   JobStatus,
@@ -14,7 +15,7 @@ import type {
 } from "../../functions/_shared/gpu/types.ts";
 import type { z } from "zod";
 import { randomId } from "./random.ts";
-import { DEFAULT_GPU, type TrainingPlan } from "./training.ts";
+import { bestEvaluation, DEFAULT_GPU, type TrainingPlan } from "./training.ts";
 
 type ParsedSubmit = z.output<typeof SubmitJobRequestSchema>;
 
@@ -114,7 +115,7 @@ export class JobStore {
   }
 }
 
-/** The job's public `progress`. */
+/** The job's public `progress` (a run that stopped early and succeeded is complete: fraction 1). */
 export function jobProgress(job: SimJob): Progress {
   const total = job.plan?.totalSteps ?? null;
   const remaining = job.plan && job.status === "running" ? (job.plan.totalSteps - job.step) * job.plan.secondsPerStep : null;
@@ -122,8 +123,27 @@ export function jobProgress(job: SimJob): Progress {
     step: job.step,
     total_steps: total,
     epoch: job.metrics.at(-1)?.epoch ?? 0,
-    fraction: total ? Math.min(1, job.step / total) : 0,
+    fraction: job.status === "succeeded" ? 1 : total ? Math.min(1, job.step / total) : 0,
     eta_seconds: remaining === null ? null : Math.round(remaining),
+  };
+}
+
+/** The job's `early_stopping` state, or null when its configuration does not ask for early stopping. */
+export function earlyStoppingOf(job: SimJob): EarlyStopping | null {
+  const patience = job.request.config.early_stopping_patience;
+  if (patience === undefined || patience === null) return null;
+  const best = bestEvaluation(job.metrics);
+  let bestCheckpoint: Checkpoint | null = null;
+  for (const c of job.checkpoints) {
+    if (c.eval_loss !== null && (bestCheckpoint === null || c.eval_loss < bestCheckpoint.eval_loss!)) bestCheckpoint = c;
+  }
+  const stopStep = job.plan?.stopStep ?? null;
+  return {
+    patience,
+    stopped_early: stopStep !== null && job.step >= stopStep,
+    best_step: best?.step ?? null,
+    best_eval_loss: best?.evalLoss ?? null,
+    best_checkpoint: bestCheckpoint?.name ?? null,
   };
 }
 
@@ -148,6 +168,7 @@ export function toJobView(job: SimJob, opts: { metricsSinceStep?: number } = {})
     upload_urls_callback_url: job.request.upload_urls_callback_url ?? null,
     metadata: job.request.metadata ?? {},
     examples: job.plan?.examples ?? null,
+    validation_examples: job.plan?.validationExamples ?? null,
     progress: jobProgress(job),
     metrics: job.metrics.filter((m) => m.step > since),
     checkpoints: job.checkpoints,
@@ -156,5 +177,6 @@ export function toJobView(job: SimJob, opts: { metricsSinceStep?: number } = {})
     gpu_type: config.gpu_type ?? DEFAULT_GPU,
     gpu_count: config.gpu_count ?? 1,
     gpu_seconds: reportedGpuSeconds(job),
+    early_stopping: earlyStoppingOf(job),
   });
 }

@@ -88,6 +88,7 @@ describe("openapi.yaml", () => {
     ["Progress", contract.ProgressSchema],
     ["MetricPoint", contract.MetricPointSchema],
     ["Checkpoint", contract.CheckpointSchema],
+    ["EarlyStopping", contract.EarlyStoppingSchema],
     ["Artifact", contract.ArtifactSchema],
     ["JobError", contract.JobErrorSchema],
     ["Job", contract.JobSchema],
@@ -98,6 +99,34 @@ describe("openapi.yaml", () => {
     ["ErrorBody", contract.ClusterErrorBodySchema],
   ] as const)("%s declares the same fields, and the same required ones, as its zod schema", (name, zod) => {
     expect(fields(schemas[name]!)).toEqual(zodFields(zod as unknown as z.ZodObject));
+  });
+
+  it("TrainingConfig's YAML and zod schema accept and refuse the same training options", () => {
+    const yaml = openapiSchema("TrainingConfig");
+    const samples: Array<[Partial<contract.GpuTrainingConfig> | Record<string, unknown>, boolean]> = [
+      [{ quantization: "none" }, true],
+      [{ quantization: "4bit" }, true],
+      [{ quantization: "8bit" }, false],
+      [{ lr_scheduler: "cosine_with_restarts", lr_scheduler_num_cycles: 3 }, true],
+      [{ lr_scheduler_num_cycles: 0 }, false],
+      [{ validation: { split_fraction: 0.1 } }, true],
+      [{ validation: { split_fraction: 0.5 } }, true],
+      [{ validation: { split_fraction: 0 } }, false],
+      [{ validation: { split_fraction: 0.6 } }, false],
+      [{ validation: { dataset_url: "https://storage.example/sign/val.jsonl?token=t" } }, true],
+      [{ validation: { dataset_url: "not a url" } }, false],
+      [{ validation: { split_fraction: 0.1, dataset_url: "https://storage.example/v.jsonl" } }, false],
+      [{ validation: {} }, false],
+      [{ early_stopping_patience: 0 }, true],
+      [{ early_stopping_patience: null }, true],
+      [{ early_stopping_patience: -1 }, false],
+      [{ early_stopping_patience: 1.5 }, false],
+    ];
+    for (const [over, valid] of samples) {
+      const sample = { ...config(), ...over };
+      expect(yaml.safeParse(sample).success, `YAML ${JSON.stringify(over)}`).toBe(valid);
+      expect(contract.GpuTrainingConfigSchema.safeParse(sample).success, `zod ${JSON.stringify(over)}`).toBe(valid);
+    }
   });
 
   it("has the same webhook event types as the zod schemas, each with the same data fields", () => {
@@ -167,6 +196,29 @@ describe("the simulator's traffic conforms to openapi.yaml", () => {
     for (const e of backend.events) openapiSchema("WebhookEvent").parse(e.event);
     for (const r of backend.uploadRequests) openapiSchema("UploadUrlsRequest").parse(r);
     expect(backend.uploadRequests).toHaveLength(1);
+  });
+
+  it("a job with QLoRA, restarts, a validation split and early stopping, and its events", async () => {
+    const options = {
+      quantization: "4bit", lr_scheduler: "cosine_with_restarts", lr_scheduler_num_cycles: 2, epochs: 3, eval_every_steps: 5,
+      validation: { split_fraction: 0.2 }, early_stopping_patience: 1,
+    } as const;
+    const body = submitBody(backend.dataset("o.jsonl", jsonl(200)), { config: config(options), callback_url: backend.webhookUrl, upload_urls_callback_url: backend.uploadUrlsUrl });
+    const created = await call("/v1/jobs", { method: "POST", body: JSON.stringify(body) });
+    expect(created.status).toBe(201);
+    const job = openapiSchema("Job").parse(await created.json()) as contract.Job;
+    expect(job.config).toMatchObject(options);
+    const done = await waitFor(async () => {
+      const j = (await (await call(`/v1/jobs/${job.id}`)).json()) as contract.Job;
+      return j.status === "succeeded" ? j : undefined;
+    });
+    openapiSchema("Job").parse(done);
+    expect(done).toMatchObject({ examples: 160, validation_examples: 40, early_stopping: { patience: 1, stopped_early: true } });
+    await waitFor(() => backend.events.some((e) => e.event.type === "job.succeeded" && e.event.data.job_id === job.id));
+    await sim.webhooks.idle();
+    const events = backend.events.filter((e) => e.event.data.job_id === job.id);
+    for (const e of events) openapiSchema("WebhookEvent").parse(e.event);
+    expect(events.find((e) => e.event.type === "job.succeeded")!.event.data).toMatchObject({ early_stopping: { stopped_early: true } });
   });
 
   it("error bodies, statuses and Retry-After headers", async () => {

@@ -134,7 +134,7 @@ describe("job creation", () => {
     const reused = await rpc(db, { seed: 304 }, key).catch((e: Outcome) => e);
     expect(reused).toMatchObject({ code: "LT306", message: `Idempotency key "${key}" was already used for job "${job.id}" with different parameters` });
     expect(await sqlState(rpc(db, { learning_rate: 0.5 }))).toBe("LT103");
-    expect(await sqlState(rpc(db, { quantization: "4bit" }))).toBe("LT305");
+    expect(await sqlState(rpc(db, { early_stopping_patience: 2 }))).toBe("LT305"); // nothing to stop on
     const stranger = await newUser(db, "create-stranger");
     expect(await sqlState(rpc(db, {}, null, stranger))).toBe("23503"); // not the stranger's dataset
     expect(await sqlState(asRole(db, { role: "anon" }, (c) => c.query("select public.create_training_job($1, $2)", [dataset, LLAMA])))).toBe("42501");

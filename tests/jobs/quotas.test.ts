@@ -3,7 +3,7 @@
  * would exceed a quota: active jobs per user (LT301, overridable per user),
  * MAX_TRAINING_DURATION_HOURS against the estimate (LT302), a monthly spend
  * cap (LT303; LT308 when there is no estimate to check it with), and
- * configurations the GPU cluster cannot run (LT305) or a suffix given twice
+ * combinations the GPU cluster cannot run (LT305) or a suffix given twice
  * (LT307). Quotas are per user: every test has its own users.
  * Jobs that must stay active are inserted by the server as `pending`, which no
  * worker touches.
@@ -108,15 +108,20 @@ describe("job quotas", () => {
     expect(await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA })).toMatchObject({ code: "LT308" });
   });
 
-  it("refuses settings the GPU cluster cannot run yet (LT305) and a suffix given twice (LT307)", async () => {
+  it("refuses combinations the GPU cluster cannot run (LT305) and a suffix given twice (LT307)", async () => {
     const user = await newUser(db, "quota-gaps");
     const ds = (await readyDataset(db, user, undefined, { upload: false })).id;
     const val = (await readyDataset(db, user, undefined, { upload: false })).id;
-    const gaps = await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA, requested_config: { quantization: "4bit", early_stopping_patience: 2 } });
-    expect(gaps).toMatchObject({ code: "LT305", message: 'Quantization "4bit" (QLoRA) is not supported by the GPU cluster yet' });
-    expect(JSON.parse((gaps as Refusal).detail!).map((e: { path: string[] }) => e.path)).toEqual([["quantization"], ["early_stopping_patience"]]);
-    expect(await tryInsert(user, { dataset_id: ds, validation_dataset_id: val, base_model_id: LLAMA }))
-      .toMatchObject({ code: "LT305", message: expect.stringContaining("Validation data") });
+    const blind = await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA, requested_config: { quantization: "4bit", early_stopping_patience: 2 } });
+    expect(blind).toMatchObject({ code: "LT305", message: "Early stopping needs validation data to watch the eval loss" });
+    expect((blind as Refusal).hint).toContain('"validation": {"split_fraction": 0.1}');
+    expect(JSON.parse((blind as Refusal).detail!).map((e: { path: string[] }) => e.path)).toEqual([["early_stopping_patience"]]);
+    const both = await tryInsert(user, { dataset_id: ds, validation_dataset_id: val, base_model_id: LLAMA, requested_config: { validation: { split_fraction: 0.1 } } });
+    expect(both).toMatchObject({ code: "LT305", message: "A validation split and a validation dataset cannot be used together; the GPU cluster evaluates on one" });
+    expect(JSON.parse((both as Refusal).detail!).map((e: { path: string[] }) => e.path)).toEqual([["validation"]]);
+    // What the cluster now runs is admitted: QLoRA with restarts, and early stopping on a validation dataset.
+    expect(await tryInsert(user, { dataset_id: ds, validation_dataset_id: val, base_model_id: LLAMA, requested_config: { quantization: "4bit", lr_scheduler: "cosine_with_restarts", early_stopping_patience: 2 } }))
+      .toHaveProperty("id");
     expect(await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA, suffix: "a", requested_config: { suffix: "b" } }))
       .toMatchObject({ code: "LT307", message: 'Suffix given twice with different values: "b" in the configuration, "a" as the job\'s suffix' });
     expect(await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA, suffix: "a", requested_config: { suffix: "a", seed: 9 } })).toHaveProperty("id");

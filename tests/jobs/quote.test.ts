@@ -86,9 +86,12 @@ describe("quote_training_job()", () => {
     expect(q.config).toBeNull();
     expect(q.estimate).toBeNull();
 
-    const gaps = await quote({ config: { lr_scheduler: "cosine_with_restarts", quantization: "4bit" } });
-    expect(gaps.errors.map((e) => [e.code, e.path])).toEqual([["LT305", ["lr_scheduler"]], ["LT305", ["quantization"]]]);
+    const gaps = await quote({ config: { lr_scheduler: "cosine_with_restarts", quantization: "4bit", early_stopping_patience: 1 } });
+    expect(gaps.errors.map((e) => [e.code, e.path])).toEqual([["LT305", ["early_stopping_patience"]]]);
     expect(gaps.estimate).not.toBeNull(); // the quote still says what it would cost
+    const runnable = await quote({ config: { lr_scheduler: "cosine_with_restarts", quantization: "4bit", early_stopping_patience: 1, validation: { split_fraction: 0.1 } } });
+    expect(runnable).toMatchObject({ allowed: true, errors: [], config: { quantization: "4bit", validation: { split_fraction: 0.1 }, early_stopping_patience: 1 } });
+    expect(runnable.estimate!.total_steps).toBeLessThan(gaps.estimate!.total_steps!); // 100 of the 1,000 examples held out
   });
 
   it("stores the quoted estimate on the job and as an estimate in cost_records", async () => {

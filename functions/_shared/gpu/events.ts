@@ -13,6 +13,7 @@ import {
   ArtifactPathSchema,
   ArtifactSchema,
   CheckpointSchema,
+  EarlyStoppingSchema,
   JobErrorSchema,
   JobStatusSchema,
   MetricPointSchema,
@@ -37,8 +38,11 @@ const envelope = <T extends string, D extends z.ZodRawShape>(type: T, data: D) =
   });
 
 export const JobStartedEventSchema = envelope("job.started", {
+  /** Training examples (less a validation split). */
   examples: z.int().min(0),
   total_steps: z.int().min(1),
+  /** Evaluation examples, when the job has validation data. */
+  validation_examples: z.int().min(0).optional(),
 });
 export const JobProgressEventSchema = envelope("job.progress", {
   /** Metric points produced since the previous `job.progress` event. */
@@ -48,6 +52,8 @@ export const JobCheckpointEventSchema = envelope("job.checkpoint", { checkpoint:
 export const JobSucceededEventSchema = envelope("job.succeeded", {
   artifacts: z.array(ArtifactSchema).min(1),
   final_metrics: MetricPointSchema.nullable(),
+  /** With `early_stopping_patience`: whether training stopped early, and the best evaluation and checkpoint. */
+  early_stopping: EarlyStoppingSchema.optional(),
 });
 export const JobFailedEventSchema = envelope("job.failed", { error: JobErrorSchema });
 export const JobCancelledEventSchema = envelope("job.cancelled", {});

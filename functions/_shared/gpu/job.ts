@@ -5,9 +5,30 @@
  */
 import { z } from "zod";
 
-/** Learning-rate schedule after warmup. */
-export const LrSchedulerSchema = z.enum(["linear", "cosine", "constant"]);
+/** Learning-rate schedule after warmup (Hugging Face `lr_scheduler_type` names). */
+export const LrSchedulerSchema = z.enum(["linear", "cosine", "constant", "cosine_with_restarts"]);
 export type LrScheduler = z.infer<typeof LrSchedulerSchema>;
+
+/**
+ * How the frozen base model is held: `none` = 16-bit (bf16) LoRA; `4bit` =
+ * QLoRA: base weights loaded in 4-bit NormalFloat (bitsandbytes
+ * `load_in_4bit`, `bnb_4bit_quant_type: "nf4"`, double quantization, bf16
+ * compute), adapters trained in bf16.
+ */
+export const QuantizationSchema = z.enum(["none", "4bit"]);
+export type Quantization = z.infer<typeof QuantizationSchema>;
+
+/**
+ * Where evaluation data comes from: a fraction of the training file held out
+ * (ceil(examples x fraction) examples, not trained on) or a separate JSON
+ * Lines file behind a signed URL, fetched once when the job starts, like
+ * `dataset_url`.
+ */
+export const ValidationSourceSchema = z.union([
+  z.strictObject({ split_fraction: z.number().gt(0).max(0.5) }),
+  z.strictObject({ dataset_url: z.url() }),
+]);
+export type ValidationSource = z.infer<typeof ValidationSourceSchema>;
 
 /**
  * The fully resolved training configuration the cluster runs: every default
@@ -29,6 +50,8 @@ export const GpuTrainingConfigSchema = z.object({
   gradient_accumulation_steps: z.int().min(1).max(4096),
   learning_rate: z.number().positive().max(1),
   lr_scheduler: LrSchedulerSchema,
+  /** `cosine_with_restarts` only: cosine cycles after warmup, each restarting at the peak (default 1). */
+  lr_scheduler_num_cycles: z.int().min(1).max(1000).optional(),
   warmup_steps: z.int().min(0),
   max_seq_length: z.int().min(16).max(262_144),
   /** Seeds data order and initialisation; the same seed reproduces the run. */
@@ -38,6 +61,16 @@ export const GpuTrainingConfigSchema = z.object({
   eval_every_steps: z.int().min(1).optional(),
   /** Defaults to at most about 500 metric points per run. */
   logging_steps: z.int().min(1).optional(),
+  /** Absent means `none`. */
+  quantization: QuantizationSchema.optional(),
+  /** Evaluation data; absent: eval loss on the cluster's own sample of the training data. */
+  validation: ValidationSourceSchema.optional(),
+  /**
+   * Stop when this many evaluations in a row have not lowered the best eval
+   * loss (Hugging Face `EarlyStoppingCallback` counting: 0 stops after the
+   * first evaluation); absent or null: off. Requires `validation`.
+   */
+  early_stopping_patience: z.int().min(0).nullable().optional(),
   /** The caller's throughput estimate; the cluster derives one from `parameter_count` otherwise. */
   expected_tokens_per_second: z.number().positive().optional(),
   gpu_type: z.string().min(1).max(64).optional(),
@@ -102,6 +135,19 @@ export const CheckpointSchema = z.object({
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 
+/** The early-stopping state of a job whose configuration set `early_stopping_patience`. */
+export const EarlyStoppingSchema = z.object({
+  patience: z.int().min(0),
+  /** True once training ended before `total_steps` because eval loss stopped improving. */
+  stopped_early: z.boolean(),
+  /** The evaluation step with the lowest eval loss so far, null before the first evaluation. */
+  best_step: z.int().min(1).nullable(),
+  best_eval_loss: z.number().nullable(),
+  /** The saved checkpoint with the lowest eval loss, null while none is saved. */
+  best_checkpoint: z.string().nullable(),
+});
+export type EarlyStopping = z.infer<typeof EarlyStoppingSchema>;
+
 /** A relative artifact path: no leading slash, no `..` segments. */
 export const ArtifactPathSchema = z
   .string()
@@ -121,7 +167,10 @@ export type Artifact = z.infer<typeof ArtifactSchema>;
 export const ErrorCategorySchema = z.enum(["user", "system"]);
 
 export const JobErrorSchema = z.object({
-  /** Stable code, e.g. `oom`, `dataset_unreachable`, `dataset_invalid`, `invalid_config`, `node_failure`. */
+  /**
+   * Stable code, e.g. `oom`, `dataset_unreachable`, `dataset_invalid`, `validation_dataset_unreachable`,
+   * `validation_dataset_invalid`, `invalid_config`, `node_failure`.
+   */
   code: z.string().min(1),
   message: z.string(),
   /** Whether submitting the same job again may succeed. */
@@ -143,8 +192,10 @@ export const JobSchema = z.object({
   callback_url: z.string().nullable(),
   upload_urls_callback_url: z.string().nullable(),
   metadata: z.record(z.string(), z.string()),
-  /** Examples counted in the dataset, null until read. */
+  /** Training examples (the dataset's, less a validation split), null until read. */
   examples: z.int().min(0).nullable(),
+  /** Evaluation examples (split off or in the validation file), null until read or without validation data. */
+  validation_examples: z.int().min(0).nullable().optional(),
   progress: ProgressSchema,
   /** Points with `step > metrics_since_step` (all of them by default), ascending. */
   metrics: z.array(MetricPointSchema),
@@ -156,6 +207,8 @@ export const JobSchema = z.object({
   gpu_count: z.int().min(1),
   /** GPU time consumed so far (seconds times GPUs); what the cluster bills. */
   gpu_seconds: z.number().min(0),
+  /** Set when the configuration has `early_stopping_patience`. */
+  early_stopping: EarlyStoppingSchema.nullable().optional(),
 });
 export type Job = z.infer<typeof JobSchema>;
 
