@@ -5,8 +5,8 @@
  * cluster simulator, signs in a demo user, uploads the sample dataset,
  * validates it, quotes and creates a training job, follows it to the end
  * with progress, events and a live loss chart, then lists, downloads and
- * verifies the trained adapter. Then it keeps serving (URLs and keys
- * printed) until Ctrl-C.
+ * verifies the trained adapter, and shows the run through the DBA's ops
+ * views. Then it keeps serving (URLs and keys printed) until Ctrl-C.
  *
  *   npm start                      the demo, then serve
  *   npm start -- --once            the demo, then stop and exit 0 (CI, tests)
@@ -21,6 +21,7 @@ import type { StackHandle } from "../stack/index.ts";
 import { PostgrestEquivalent, userSupabase } from "./client.ts";
 import { uploadAndValidate, type DemoCtx } from "./dataset.ts";
 import { deliver } from "./delivery.ts";
+import { operatorView } from "./operations.ts";
 import { createDemoUser, startDemoStack } from "./stack.ts";
 import { createJob, quote, watchJob } from "./training.ts";
 import { paint, Screen } from "./ui.ts";
@@ -74,6 +75,7 @@ async function demo(): Promise<void> {
   screen.ok(`Job succeeded: ${job.total_steps} steps on cluster job ${job.external_job_id}, ` +
     `${Number(job.actual_gpu_seconds ?? 0).toFixed(1)} GPU seconds, ${Number(job.actual_cost ?? 0).toFixed(4)} ${job.currency}`);
   await deliver(ctx, jobId, join(handle.config.stackDir, "downloads", jobId));
+  await operatorView(screen, s.DB_URL);
   screen.line();
   screen.ok(paint(screen.term, "bold", `Demo complete in ${elapsed()}: checksum verified`));
 

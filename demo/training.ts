@@ -13,7 +13,7 @@ import { bar, clock, paint, Pace, thousands, type Screen } from "./ui.ts";
 
 export const BASE_MODEL = "llama-3.2-3b-instruct";
 /** What the demo asks for; everything else is the catalog default or derived from the data ("auto"). */
-export const REQUESTED_CONFIG = { epochs: 3, batch_size: 8, learning_rate: 2e-4, lora: { rank: 16 } };
+export const REQUESTED_CONFIG = { epochs: "auto", max_seq_length: "auto", batch_size: 8, lora: { rank: 16 } };
 
 type JobRow = {
   id: string; status: string; error: { code: string; message: string; hint?: string } | null;

@@ -98,26 +98,26 @@ describe("ops cron and pg_net", () => {
     const missing = await send(`${api}/functions/v1/ops-test-${tag()}`);
     const fine = await send(`${api}/functions/v1/health`);
     await waitFor(async () => (await db.query("select count(*)::int as n from net._http_response where id = any($1)", [[refused, missing, fine]])).rows[0].n === 3,
-      { timeoutMs: 20_000, what: "pg_net to answer the three requests" });
+      { timeoutMs: 60_000, what: "pg_net to answer the three requests" });
 
     const rows = (await db.query("select id::text, failure, status_code, error_msg from ops.failed_http_requests where id = any($1) order by id", [[refused, missing, fine]])).rows;
     expect(rows).toEqual([
       { id: refused, failure: "network", status_code: null, error_msg: expect.stringMatching(/connect/i) },
       { id: missing, failure: "client_error", status_code: 404, error_msg: null },
     ]);
-  });
+  }, 180_000);
 
   it("prune_http_responses deletes responses older than the window", async () => {
     const old = (await db.query<{ id: string }>("select net.http_get(url => 'http://127.0.0.1:1/ops-old') as id")).rows[0]!.id;
-    await waitFor(async () => (await db.query("select 1 from net._http_response where id = $1", [old])).rowCount === 1, { timeoutMs: 20_000 });
+    await waitFor(async () => (await db.query("select 1 from net._http_response where id = $1", [old])).rowCount === 1, { timeoutMs: 60_000 });
     await db.query("update net._http_response set created = now() - interval '2 hours' where id = $1", [old]);
     const recent = (await db.query<{ id: string }>("select net.http_get(url => 'http://127.0.0.1:1/ops-new') as id")).rows[0]!.id;
-    await waitFor(async () => (await db.query("select 1 from net._http_response where id = $1", [recent])).rowCount === 1, { timeoutMs: 20_000 });
+    await waitFor(async () => (await db.query("select 1 from net._http_response where id = $1", [recent])).rowCount === 1, { timeoutMs: 60_000 });
 
     expect(Number((await db.query("select ops.prune_http_responses(interval '1 hour') as n")).rows[0].n)).toBeGreaterThanOrEqual(1);
     const left = (await db.query("select id::text from net._http_response where id = any($1)", [[old, recent]])).rows.map((r) => r.id);
     expect(left).toEqual([recent]);
-  });
+  }, 180_000);
 
   it("prune_metrics thins old finished jobs to their loss curve, so the chart is unchanged, and leaves recent jobs alone", async () => {
     const curve = async (jobId: string) => (await db.query("select * from public.job_loss_curve($1, 60)", [jobId])).rows;

@@ -115,12 +115,12 @@ describe("ops jobs", () => {
     const stop = await waitFor(async () => {
       const r = (await db.query("select reason, outcome, done_at from private.cluster_stops where external_job_id = $1", [externalJobId])).rows[0];
       return r?.done_at ? r : false;
-    }, { timeoutMs: 30_000, what: "the poller to act on the stop" });
+    }, { timeoutMs: 90_000, what: "the poller to act on the stop" });
     expect(stop).toMatchObject({ reason: "orphaned", outcome: "not_found" });
     expect(await runbookLog(db, jobId)).toEqual([expect.objectContaining({
       action: "force_fail_job", reason: "cluster lost the node, OPS-42", details: expect.objectContaining({ from: "running" }),
     })]);
-  });
+  }, 180_000);
 
   it("force_fail_job and force_cancel_job refuse finished or unknown jobs and a missing reason", async () => {
     const { jobId } = await pendingJob(db);

@@ -130,7 +130,7 @@ describe("ops queues", () => {
       `select d.status, d.error, r.generation, r.outcome from public.datasets d join private.dataset_validation_runs r on r.dataset_id = d.id
         where d.id = $1`, [datasetId])).rows[0]!;
     const first = await waitFor(async () => { const v = await verdict(); return v.outcome === "error" ? v : false; },
-      { timeoutMs: 30_000, what: "the first verdict" });
+      { timeoutMs: 90_000, what: "the first verdict" });
 
     // Then a run that gave up, as the worker leaves one after max_attempts system failures.
     const c = await db.connect();
@@ -156,13 +156,13 @@ describe("ops queues", () => {
     expect(newId).not.toBe(msgId);
     expect(await archived("dataset_validation", msgId)).toBeUndefined();
     const again = await waitFor(async () => { const v = await verdict(); return v.outcome === "error" && v.generation > first.generation + 1 ? v : false; },
-      { timeoutMs: 30_000, what: "the requeued validation to reach its verdict" });
+      { timeoutMs: 90_000, what: "the requeued validation to reach its verdict" });
     expect(again.error?.code).toBe(first.error?.code);
     expect(await runbookLog(db, `dataset_validation/${msgId}`)).toEqual([expect.objectContaining({
       action: "requeue_archived_message", reason: "storage outage is over",
       details: expect.objectContaining({ new_msg_id: Number(newId), subject_id: datasetId }),
     })]);
-  });
+  }, 180_000);
 
   it("a storage cleanup that gave up is requeued as it was and its worker consumes it", async () => {
     const user = await newUser(db);
@@ -176,8 +176,8 @@ describe("ops queues", () => {
     expect(await archived("storage_cleanup", msgId)).toBeUndefined();
     // The requeue woke storage-cleanup, which removes nothing (no objects) and deletes the message.
     await waitFor(async () => (await db.query("select 1 from pgmq.q_storage_cleanup where msg_id = $1", [newId])).rowCount === 0,
-      { timeoutMs: 30_000, what: "storage-cleanup to consume the requeued message" });
-  });
+      { timeoutMs: 90_000, what: "storage-cleanup to consume the requeued message" });
+  }, 180_000);
 
   it("requeue refuses unknown queues and messages with LT510", async () => {
     expect(await sqlState(db.query("select ops.requeue_archived_message('no_such_queue', 1, 'because')"))).toBe("LT510");
