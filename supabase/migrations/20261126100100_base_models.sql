@@ -70,7 +70,7 @@ create table public.base_models (
   hf_repo text not null check (hf_repo ~ '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$'),
   parameter_count bigint not null check (parameter_count > 0),
   context_length integer not null check (context_length >= 512),
-  tokenizer text not null check (tokenizer in ('llama3', 'qwen2', 'mistral', 'gemma')),
+  tokenizer text not null check (tokenizer in ('llama3', 'qwen3', 'gemma3', 'mistral-v1')),
   lora_target_modules text[] not null check (cardinality(lora_target_modules) > 0),
   default_target_modules text[] not null
     check (cardinality(default_target_modules) > 0 and default_target_modules <@ lora_target_modules),
@@ -95,7 +95,7 @@ comment on column public.base_models.family is 'Model family: llama, qwen, mistr
 comment on column public.base_models.hf_repo is 'Hugging Face repository of the base weights (owner/name).';
 comment on column public.base_models.parameter_count is 'Number of parameters of the base model.';
 comment on column public.base_models.context_length is 'Maximum context length of the base model, in tokens.';
-comment on column public.base_models.tokenizer is 'Tokenizer family key used to count tokens: llama3, qwen2, mistral or gemma.';
+comment on column public.base_models.tokenizer is 'Tokenizer family key used to count tokens exactly (the validation engine''s families): llama3, qwen3, gemma3 or mistral-v1.';
 comment on column public.base_models.lora_target_modules is 'Module names a LoRA adapter may target on this model.';
 comment on column public.base_models.default_target_modules is 'Modules targeted when the client does not choose; a subset of lora_target_modules.';
 comment on column public.base_models.max_lora_rank is 'Largest LoRA rank (r) allowed on this model.';
@@ -154,13 +154,13 @@ from (values
     8030261248, 131072, 'llama3', 128, 2e-4, 64, 8, 16384, 'nvidia-a100-80gb', 1, 1.8900, 4000),
   ('llama-3.3-70b-instruct', 'Llama 3.3 70B Instruct', 'llama', 'meta-llama/Llama-3.3-70B-Instruct',
     70553706496, 131072, 'llama3', 64, 1e-4, 16, 4, 8192, 'nvidia-h100-80gb', 4, 2.9900, 1800),
-  ('qwen2.5-7b-instruct', 'Qwen2.5 7B Instruct', 'qwen', 'Qwen/Qwen2.5-7B-Instruct',
-    7615616512, 32768, 'qwen2', 128, 2e-4, 64, 8, 32768, 'nvidia-a100-80gb', 1, 1.8900, 4200),
-  ('qwen2.5-14b-instruct', 'Qwen2.5 14B Instruct', 'qwen', 'Qwen/Qwen2.5-14B-Instruct',
-    14770033664, 32768, 'qwen2', 128, 2e-4, 32, 8, 16384, 'nvidia-a100-80gb', 1, 1.8900, 2200),
-  ('mistral-7b-instruct-v0.3', 'Mistral 7B Instruct v0.3', 'mistral', 'mistralai/Mistral-7B-Instruct-v0.3',
-    7248023552, 32768, 'mistral', 128, 2e-4, 64, 8, 32768, 'nvidia-a100-80gb', 1, 1.8900, 4200),
-  ('gemma-2-9b-it', 'Gemma 2 9B Instruct', 'gemma', 'google/gemma-2-9b-it',
-    9241705984, 8192, 'gemma', 128, 2e-4, 64, 8, 8192, 'nvidia-a100-80gb', 1, 1.8900, 3300)
+  ('qwen3-8b', 'Qwen3 8B', 'qwen', 'Qwen/Qwen3-8B',
+    8190735360, 32768, 'qwen3', 128, 2e-4, 64, 8, 32768, 'nvidia-a100-80gb', 1, 1.8900, 4000),
+  ('qwen3-14b', 'Qwen3 14B', 'qwen', 'Qwen/Qwen3-14B',
+    14768307200, 32768, 'qwen3', 128, 2e-4, 32, 8, 16384, 'nvidia-a100-80gb', 1, 1.8900, 2200),
+  ('mistral-7b-instruct-v0.2', 'Mistral 7B Instruct v0.2', 'mistral', 'mistralai/Mistral-7B-Instruct-v0.2',
+    7241732096, 32768, 'mistral-v1', 128, 2e-4, 64, 8, 32768, 'nvidia-a100-80gb', 1, 1.8900, 4200),
+  ('gemma-3-12b-it', 'Gemma 3 12B Instruct', 'gemma', 'google/gemma-3-12b-it',
+    12187325040, 131072, 'gemma3', 128, 2e-4, 32, 8, 8192, 'nvidia-a100-80gb', 1, 1.8900, 2800)
 ) as m(id, display_name, family, hf_repo, parameter_count, context_length, tokenizer, max_lora_rank,
        learning_rate, max_batch_size, batch_size, max_seq_length, gpu_type, gpu_count, price_per_gpu_hour, throughput);

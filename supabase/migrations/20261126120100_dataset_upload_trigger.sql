@@ -29,17 +29,8 @@ language sql
 immutable
 set search_path = ''
 as $$
-  -- Same mapping as private.tokenizer_family() (20261126130100), which comes
-  -- later in migration order; engine family names map to themselves.
-  select case p_tokenizer
-    when 'llama3' then 'llama3'
-    when 'qwen2' then 'qwen3'
-    when 'qwen3' then 'qwen3'
-    when 'gemma' then 'gemma3'
-    when 'gemma3' then 'gemma3'
-    when 'mistral' then 'mistral-v1'
-    when 'mistral-v1' then 'mistral-v1'
-  end
+  -- base_models.tokenizer uses the engine's family names (types/dataset.ts TOKENIZER_FAMILIES).
+  select case when p_tokenizer in ('llama3', 'qwen3', 'gemma3', 'mistral-v1') then p_tokenizer end
 $$;
 comment on function private.tokenizer_family_of(text) is
   'The validation engine''s tokenizer family (types/dataset.ts TOKENIZER_FAMILIES) for a base_models.tokenizer, or null when the engine has none.';

@@ -10,22 +10,6 @@
 --
 -- Input is assumed valid (the _300_validate_config trigger runs first).
 
-create function private.tokenizer_family(p_tokenizer text)
-returns text
-language sql
-immutable
-set search_path = ''
-as $$
-  select case p_tokenizer
-    when 'llama3' then 'llama3'
-    when 'qwen2' then 'qwen3'
-    when 'gemma' then 'gemma3'
-    when 'mistral' then 'mistral-v1'
-  end
-$$;
-comment on function private.tokenizer_family(text) is
-  'The key of datasets.stats.tokens for a base_models.tokenizer (the validation engine counts with these families); used when stats.models lacks the model.';
-
 create function private.recommended_epochs(p_examples bigint)
 returns integer
 language sql
@@ -54,7 +38,7 @@ as $$
   -- The figures estimates need, for the base model's tokenizer: example count, total tokens (the
   -- rendered template, special tokens included) and the longest example. Nulls when unknown.
   with f as (
-    select coalesce(p_stats #>> array['models', p_base_model_id, 'family'], private.tokenizer_family(p_tokenizer)) as family
+    select coalesce(p_stats #>> array['models', p_base_model_id, 'family'], private.tokenizer_family_of(p_tokenizer)) as family
   )
   select jsonb_build_object(
     'examples', (p_stats ->> 'examples')::bigint,
@@ -226,7 +210,6 @@ $$;
 comment on function private.training_run_size(text, jsonb, jsonb) is
   'Size of a run of a resolved configuration on a dataset: the token figures plus train_examples, validation_examples, total_steps = ceil(train_examples x epochs / (batch_size x gradient_accumulation_steps)) and warmup_steps = ceil(total_steps x warmup_ratio); counts are null without statistics.';
 
-revoke all on function private.tokenizer_family(text) from public;
 revoke all on function private.recommended_epochs(bigint) from public;
 revoke all on function private.dataset_token_figures(jsonb, text, text) from public;
 revoke all on function private.training_config_resolve(text, jsonb, jsonb, text) from public;

@@ -77,7 +77,7 @@ describe("training configuration resolution", () => {
     expect(await seq(LLAMA, 2048)).toBe(2048);
     expect(await seq(LLAMA, 2049)).toBe(4096);
     expect(await seq(LLAMA, 50)).toBe(128); // the model's minimum
-    expect(await seq("gemma-2-9b-it", 10_000)).toBe(8192); // Gemma 2's maximum; tokens beyond are truncated
+    expect(await seq("gemma-3-12b-it", 10_000)).toBe(8192); // the catalog's maximum for Gemma 3 12B; tokens beyond are truncated
     expect(await seq(LLAMA, 10_000)).toBe(16384);
   });
 
@@ -145,8 +145,8 @@ describe("training configuration resolution", () => {
         c.query("insert into public.training_jobs (dataset_id, base_model_id, requested_config) values ($1, $2, $3) returning config",
           [dataset, model, JSON.stringify(config)])).then((r) => ({ ok: r.rows[0].config }), (e: { code: string; message: string }) => ({ code: e.code, message: e.message }));
     expect(await insert(LLAMA, { max_seq_length: 16384 })).toMatchObject({ ok: { max_seq_length: 16384 } });
-    expect(await insert("gemma-2-9b-it", { max_seq_length: 16384 })).toEqual({
-      code: "LT103", message: 'Max sequence length 16384 is above the maximum 8192 for "gemma-2-9b-it"',
+    expect(await insert("gemma-3-12b-it", { max_seq_length: 16384 })).toEqual({
+      code: "LT103", message: 'Max sequence length 16384 is above the maximum 8192 for "gemma-3-12b-it"',
     });
     expect(await insert(LLAMA, { lora: { rank: 128 } })).toMatchObject({ ok: { lora: { rank: 128 } } });
     expect(await insert("llama-3.3-70b-instruct", { lora: { rank: 128 } })).toEqual({

@@ -6,7 +6,7 @@
  * and driving the dispatch worker the way pg_cron does, with a deadline.
  */
 import type pg from "pg";
-import { DatasetStatsSchema, type DatasetStats } from "../../types/dataset.ts";
+import { DatasetStatsSchema, TOKENIZER_FAMILIES, type DatasetStats } from "../../types/dataset.ts";
 import type { GpuSimulatorFaults } from "../../gpu-cluster/simulator/index.ts";
 import type { Job } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
@@ -16,7 +16,6 @@ import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 export const LLAMA = "llama-3.1-8b-instruct";
-const FAMILIES: Record<string, string> = { llama3: "llama3", qwen2: "qwen3", gemma: "gemma3", mistral: "mistral-v1" };
 
 export type TokenShape = { examples: number; totalTokens: number; maxTokens: number };
 
@@ -28,7 +27,7 @@ export async function statsFor(db: pg.ClientBase, shape: TokenShape): Promise<Da
   const { examples: n, totalTokens, maxTokens } = shape;
   const mean = n === 0 ? 0 : totalTokens / n;
   const dist = { count: n, sum: totalTokens, mean, min: Math.min(maxTokens, Math.floor(mean)), p5: Math.floor(mean / 2), p50: Math.floor(mean), p95: maxTokens, max: maxTokens };
-  const tokens = Object.fromEntries([...new Set(Object.values(FAMILIES))].map((f) => [f, {
+  const tokens = Object.fromEntries(TOKENIZER_FAMILIES.map((f) => [f, {
     total: dist, trainable: dist, totalTokens, trainableTokens: Math.floor(totalTokens / 2),
   }]));
   const stats = {
@@ -40,7 +39,7 @@ export async function statsFor(db: pg.ClientBase, shape: TokenShape): Promise<Da
     roleCounts: { user: n, assistant: n },
     tokens,
     models: Object.fromEntries(models.map((m) => [m.id, {
-      family: FAMILIES[m.tokenizer], contextLength: m.context_length, examplesOverContext: 0,
+      family: m.tokenizer, contextLength: m.context_length, examplesOverContext: 0,
       billableTokensPerEpoch: totalTokens,
     }])),
     recommendedEpochs: null,
