@@ -97,7 +97,7 @@ try {
     if (stale.length > 0) throw new Error(stale.join("\n"));
   });
   await step("supabase db lint", () => {
-    console.log(supabaseCli(PROJECT_ROOT, ["db", "lint", "--db-url", cliDbUrl(dbUrl), "--schema", "public,private", "--level", "warning", "--fail-on", "warning"]));
+    console.log(supabaseCli(PROJECT_ROOT, ["db", "lint", "--db-url", cliDbUrl(dbUrl), "--schema", "public,private,ops", "--level", "warning", "--fail-on", "warning"]));
   });
   await step("supabase db advisors", () => {
     console.log(supabaseCli(PROJECT_ROOT, ["db", "advisors", "--db-url", cliDbUrl(dbUrl), "--type", "all", "--level", "warn", "--fail-on", "warn"]));

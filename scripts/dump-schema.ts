@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from "../stack/config.ts";
 import { PG_BIN } from "../stack/postgres.ts";
 
 export const SCHEMA_FILE = resolve(PROJECT_ROOT, "sql/schema.sql");
-const PROJECT_SCHEMAS = ["public", "private"];
+const PROJECT_SCHEMAS = ["public", "private", "ops"];
 
 function pgDump(dbUrl: string): string {
   const args = ["--schema-only", "--no-owner", ...PROJECT_SCHEMAS.flatMap((s) => ["-n", s]), dbUrl];
