@@ -2888,9 +2888,11 @@ CREATE FUNCTION private.finish_dataset_validation(p_dataset_id uuid, p_token uui
     SET search_path TO ''
     AS $$
 declare
-  v_run private.dataset_validation_runs := private.dataset_validation_leased(p_dataset_id, p_token, p_seq);
-  v_status public.dataset_status := case when p_result ->> 'verdict' = 'ready' then 'ready' else 'error' end;
+  v_status public.dataset_status := case when p_result ->> 'verdict' = 'ready'
+    then 'ready'::public.dataset_status else 'error'::public.dataset_status end;
 begin
+  -- Raises LT286 unless the caller still holds the run's lease for this chunk.
+  perform private.dataset_validation_leased(p_dataset_id, p_token, p_seq);
   update public.datasets d
      set status = v_status, format = (p_result ->> 'format')::public.dataset_format,
          stats = p_result -> 'stats', report = p_result -> 'report',
