@@ -36,6 +36,7 @@ declare
   v_stale boolean;
   v_gpu numeric;
   v_billed numeric;
+  v_actual numeric;
   v_metrics jsonb;
   v_ckpts jsonb;
   v_first_metrics boolean := false;
@@ -75,14 +76,14 @@ begin
     on conflict (job_id, idempotency_key) do nothing;
     v_billed := v_gpu;
   end if;
-  if v_gpu > v_mon.reported_gpu_seconds then
-    update public.training_jobs
-       set actual_gpu_seconds = coalesce(actual_gpu_seconds, 0) + (v_gpu - v_mon.reported_gpu_seconds),
-           actual_cost = round((coalesce(actual_gpu_seconds, 0) + (v_gpu - v_mon.reported_gpu_seconds)) * v_price / 3600, 4)
-     where id = v_job.id;
-  end if;
+  -- The job's running totals; written below with the progress, in one row update.
+  v_actual := coalesce(v_job.actual_gpu_seconds, 0) + greatest(v_gpu - v_mon.reported_gpu_seconds, 0);
 
   if not v_active then
+    if v_gpu > v_mon.reported_gpu_seconds then
+      update public.training_jobs set actual_gpu_seconds = v_actual, actual_cost = round(v_actual * v_price / 3600, 4)
+       where id = v_job.id;
+    end if;
     update private.job_monitor
        set reported_gpu_seconds = v_gpu, billed_gpu_seconds = v_billed, last_report_at = now(),
            lease_until = case when p_from_poll then null else lease_until end,
@@ -121,10 +122,15 @@ begin
            progress_pct = least(100, round(100 * coalesce((v_progress ->> 'fraction')::numeric, 0), 2)),
            estimated_finish_at = case when v_eta is not null and v_cluster = 'running'
                                       then now() + v_eta * interval '1 second' else j.estimated_finish_at end,
+           actual_gpu_seconds = v_actual,
+           actual_cost = round(v_actual * v_price / 3600, 4),
            last_polled_at = case when p_from_poll then now() else j.last_polled_at end
      where j.id = v_job.id;
-  elsif p_from_poll then
-    update public.training_jobs set last_polled_at = now() where id = v_job.id;
+  elsif p_from_poll or v_gpu > v_mon.reported_gpu_seconds then
+    update public.training_jobs j
+       set actual_gpu_seconds = v_actual, actual_cost = round(v_actual * v_price / 3600, 4),
+           last_polled_at = case when p_from_poll then now() else j.last_polled_at end
+     where j.id = v_job.id;
   end if;
 
   if not v_stale then

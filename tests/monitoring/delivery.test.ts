@@ -11,8 +11,7 @@ import { generateWebhookSecret } from "../../functions/_shared/webhooks.ts";
 import { testStack } from "../helpers/stack.ts";
 import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { readyDataset } from "../jobs/fixtures.ts";
-import { makeUser, runningJob, signedPost, snapshot } from "./support/fixtures.ts";
+import { makeUser, readyDatasetRow, runningJob, signedPost, snapshot } from "./support/fixtures.ts";
 
 const sha = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 
@@ -106,13 +105,14 @@ describe("artifact delivery", () => {
 
   it("a deleted dataset's file stays while a job trains on it and is removed through the Storage API afterwards", async () => {
     const user = await makeUser(db, testStack().JWT_SECRET);
-    const client = await db.connect();
-    let ds: { id: string; path: string };
-    try {
-      ds = await readyDataset(client, user, { examples: 10, totalTokens: 5000, maxTokens: 600 });
-    } finally {
-      client.release();
-    }
+    let path = "";
+    const id = await readyDatasetRow(db, user, 10, async (p) => {
+      path = p;
+      const { error } = await supabaseClient(testStack().SERVICE_ROLE_KEY).storage.from("lora-datasets")
+        .upload(p, '{"prompt": "a", "completion": "b"}\n', { contentType: "application/octet-stream" });
+      if (error) throw error;
+    });
+    const ds = { id, path };
     const j = await runningJob(db, testStack().JWT_SECRET, { user, datasetId: ds.id });
     const objects = async () => (await db.query("select count(*)::int as n from storage.objects where bucket_id = 'lora-datasets' and name = $1", [ds.path])).rows[0].n;
     await db.query("update public.datasets set deleted_at = now() where id = $1", [ds.id]);
