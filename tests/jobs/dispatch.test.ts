@@ -16,6 +16,7 @@ import { testStack } from "../helpers/stack.ts";
 import { waitFor } from "../helpers/wait.ts";
 import {
   clusterJobsFor, clusterKey, driveDispatch, jobEvents, jobRow, jsonl, LLAMA, pokeDispatcher, readyDataset, setClusterFaults,
+  DISPATCHED,
 } from "./fixtures.ts";
 
 describe("dispatch to the GPU cluster", () => {
@@ -90,7 +91,7 @@ describe("dispatch to the GPU cluster", () => {
   it("rides out 5xx and 429 answers (rates) and submits exactly once", async () => {
     const { id } = await queuedJob({ serverErrorRate: 0.5, rateLimitRate: 0.2, retryAfterSeconds: 0, seed: 3 });
     const job = await driveDispatch(db, id);
-    expect(job.status).toBe("running");
+    expect(DISPATCHED).toContain(job.status);
     const cluster = await clusterJobsFor(id);
     expect(cluster.map((j) => j.id)).toEqual([job.external_job_id]);
     const events = await jobEvents(db, id);
@@ -102,7 +103,7 @@ describe("dispatch to the GPU cluster", () => {
     const { id } = await queuedJob({ latencyMs: 1500 });
     const started = Date.now();
     const job = await driveDispatch(db, id);
-    expect(job.status).toBe("running");
+    expect(DISPATCHED).toContain(job.status);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     expect(await clusterJobsFor(id)).toHaveLength(1);
     expect(await types(id)).not.toContain("dispatch.retrying");
@@ -111,7 +112,7 @@ describe("dispatch to the GPU cluster", () => {
   it("resubmits a timed-out submit with the same key and ends with one cluster job", async () => {
     const { id } = await queuedJob({ script: [{ fault: "timeout", on: "submit" }] });
     const job = await driveDispatch(db, id);
-    expect(job.status).toBe("running");
+    expect(DISPATCHED).toContain(job.status);
     expect(await clusterJobsFor(id)).toHaveLength(1);
     const retry = (await jobEvents(db, id)).find((e) => e.type === "dispatch.retrying");
     expect(retry?.data).toMatchObject({ operation: "submit_job", error: { kind: "unknown_outcome" } });
@@ -120,7 +121,7 @@ describe("dispatch to the GPU cluster", () => {
   it("adopts an accepted-but-lost submission found by its key instead of creating a second job", async () => {
     const { id, key } = await queuedJob({ lostSubmissionRate: 1 });
     const job = await driveDispatch(db, id);
-    expect(job.status).toBe("running");
+    expect(DISPATCHED).toContain(job.status);
     const cluster = await clusterJobsFor(id);
     expect(cluster.map((j) => j.id)).toEqual([job.external_job_id]);
     expect(await types(id)).toEqual(expect.arrayContaining(["dispatch.unknown_outcome", "dispatch.lookup", "dispatch.submitted"]));
@@ -133,13 +134,14 @@ describe("dispatch to the GPU cluster", () => {
     const refusal = { fault: "capacity" as const, retryAfterSeconds: 0 };
     const { id } = await queuedJob({ script: [refusal, refusal, refusal] });
     const job = await driveDispatch(db, id);
-    expect(job).toMatchObject({ status: "running", dispatch_attempts: 2 });
+    expect(job).toMatchObject({ dispatch_attempts: 2 });
+    expect(DISPATCHED).toContain(job.status);
     expect(await clusterJobsFor(id)).toHaveLength(1);
     const events = await jobEvents(db, id);
     const scheduled = events.find((e) => e.type === "dispatch.retry_scheduled")!;
     expect(scheduled).toMatchObject({ level: "warning", data: { attempt: 1, max_attempts: 10, error: { code: "capacity_unavailable" } } });
     expect(scheduled.data.delay_seconds).toBeGreaterThanOrEqual(1);
-    expect(events.filter((e) => e.type === "job.status_changed").map((e) => `${e.data.from}>${e.data.to}`))
+    expect(events.filter((e) => e.type === "job.status_changed").map((e) => `${e.data.from}>${e.data.to}`).slice(0, 4))
       .toEqual(["queued>dispatching", "dispatching>queued", "queued>dispatching", "dispatching>running"]);
   });
 
@@ -197,7 +199,7 @@ describe("dispatch to the GPU cluster", () => {
     const swept = (await db.query("select private.dispatch_sweep() as n")).rows[0].n;
     expect(swept).toBeGreaterThanOrEqual(1);
     expect(await types(id)).toContain("dispatch.requeued");
-    expect((await driveDispatch(db, id)).status).toBe("running");
+    expect(DISPATCHED).toContain((await driveDispatch(db, id)).status);
     const cron = await db.query("select schedule, command from cron.job where jobname = 'dispatch-training-jobs'");
     expect(cron.rows).toEqual([{ schedule: "* * * * *", command: "select private.dispatch_safety_net()" }]);
   });

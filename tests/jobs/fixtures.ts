@@ -145,9 +145,16 @@ export async function pokeDispatcher(key = testStack().SERVICE_ROLE_KEY): Promis
   });
 }
 
+/**
+ * Statuses a job can be in once the cluster accepted it: the stack's simulator reports back
+ * through webhooks and polling, so a short run may already have finished when we look.
+ */
+export const DISPATCHED = ["running", "succeeded"];
+
 /** Wake the worker (like pg_cron, only faster) until the job is in one of `statuses`. */
 export async function driveDispatch(
-  db: pg.ClientBase, jobId: string, statuses: string[] = ["running", "failed"], timeoutMs = 45_000,
+  db: pg.ClientBase, jobId: string, statuses: string[] = [...DISPATCHED, "failed", "cancelling", "cancelled", "timed_out"],
+  timeoutMs = 45_000,
 ): Promise<JobRow> {
   return await waitFor(async () => {
     const job = await jobRow(db, jobId);
