@@ -1153,6 +1153,7 @@ declare
   v_stale boolean;
   v_gpu numeric;
   v_billed numeric;
+  v_actual numeric;
   v_metrics jsonb;
   v_ckpts jsonb;
   v_first_metrics boolean := false;
@@ -1192,14 +1193,14 @@ begin
     on conflict (job_id, idempotency_key) do nothing;
     v_billed := v_gpu;
   end if;
-  if v_gpu > v_mon.reported_gpu_seconds then
-    update public.training_jobs
-       set actual_gpu_seconds = coalesce(actual_gpu_seconds, 0) + (v_gpu - v_mon.reported_gpu_seconds),
-           actual_cost = round((coalesce(actual_gpu_seconds, 0) + (v_gpu - v_mon.reported_gpu_seconds)) * v_price / 3600, 4)
-     where id = v_job.id;
-  end if;
+  -- The job's running totals; written below with the progress, in one row update.
+  v_actual := coalesce(v_job.actual_gpu_seconds, 0) + greatest(v_gpu - v_mon.reported_gpu_seconds, 0);
 
   if not v_active then
+    if v_gpu > v_mon.reported_gpu_seconds then
+      update public.training_jobs set actual_gpu_seconds = v_actual, actual_cost = round(v_actual * v_price / 3600, 4)
+       where id = v_job.id;
+    end if;
     update private.job_monitor
        set reported_gpu_seconds = v_gpu, billed_gpu_seconds = v_billed, last_report_at = now(),
            lease_until = case when p_from_poll then null else lease_until end,
@@ -1238,10 +1239,15 @@ begin
            progress_pct = least(100, round(100 * coalesce((v_progress ->> 'fraction')::numeric, 0), 2)),
            estimated_finish_at = case when v_eta is not null and v_cluster = 'running'
                                       then now() + v_eta * interval '1 second' else j.estimated_finish_at end,
+           actual_gpu_seconds = v_actual,
+           actual_cost = round(v_actual * v_price / 3600, 4),
            last_polled_at = case when p_from_poll then now() else j.last_polled_at end
      where j.id = v_job.id;
-  elsif p_from_poll then
-    update public.training_jobs set last_polled_at = now() where id = v_job.id;
+  elsif p_from_poll or v_gpu > v_mon.reported_gpu_seconds then
+    update public.training_jobs j
+       set actual_gpu_seconds = v_actual, actual_cost = round(v_actual * v_price / 3600, 4),
+           last_polled_at = case when p_from_poll then now() else j.last_polled_at end
+     where j.id = v_job.id;
   end if;
 
   if not v_stale then
@@ -5625,6 +5631,7 @@ COMMENT ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id te
 CREATE FUNCTION public.job_loss_curve(job_id uuid, max_points integer DEFAULT 500) RETURNS TABLE(step integer, epoch numeric, train_loss double precision, eval_loss double precision, learning_rate double precision, tokens_per_second double precision)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
   v_max integer := least(coalesce(max_points, 500), 10000);
