@@ -57,7 +57,7 @@ describe("gpu-webhook", () => {
         signedPost(`${url}?job=${jobId}`, secret, JSON.stringify(event("job.failed", other, { sequence: 7 }, { error: oom(3) }))), 403, "LT434"],
       ["a body over the size cap", (ext) => {
         const e = event("job.progress", ext, { sequence: 1, step: 5 }, { metrics: points(1, 5) }) as unknown as Record<string, unknown>;
-        return signedPost(url, secret, JSON.stringify({ ...e, padding: "x".repeat(600 * 1024) }));
+        return signedPost(url, secret, JSON.stringify({ ...e, padding: "x".repeat(600 * 1024) }), { fresh: true });
       }, 413, "LT432"],
       ["a signed body that is not an event", () => signedPost(url, secret, JSON.stringify({ type: "job.progress", data: {} })), 400, "LT435"],
       ["an event about a cluster job nobody knows", () => signedPost(url, secret, progressBody(`nope_${randomUUID()}`, 1, 5)), 404, "LT433"],

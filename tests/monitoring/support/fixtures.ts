@@ -6,6 +6,7 @@
  * change, to assert that a refused request changed nothing.
  */
 import { randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import type pg from "pg";
 import { webhookHeaders } from "../../../functions/_shared/webhooks.ts";
 import { createUser, type LocalUser } from "../../../stack/jwt.ts";
@@ -111,17 +112,36 @@ export async function runningJob(
   }
 }
 
-/** POST a body signed with Standard Webhooks (optionally with another id, timestamp or secret). */
+/**
+ * POST a body signed with Standard Webhooks (optionally with another id, timestamp or secret).
+ * `fresh`: on a connection of its own, closed afterwards (a server that refuses a body unread
+ * closes the connection, which a pooled fetch might otherwise reuse for the next request).
+ */
 export async function signedPost(
   url: string, secret: string | string[], body: string,
-  opts: { id?: string; timestamp?: number; headers?: Record<string, string> } = {},
+  opts: { id?: string; timestamp?: number; headers?: Record<string, string>; fresh?: boolean } = {},
 ): Promise<Response> {
-  const headers = await webhookHeaders(secret, {
-    id: opts.id ?? `msg_${randomUUID()}`,
-    body,
-    ...(opts.timestamp === undefined ? {} : { timestamp: opts.timestamp }),
+  const headers = {
+    "content-type": "application/json",
+    ...(await webhookHeaders(secret, {
+      id: opts.id ?? `msg_${randomUUID()}`,
+      body,
+      ...(opts.timestamp === undefined ? {} : { timestamp: opts.timestamp }),
+    })),
+    ...opts.headers,
+  };
+  if (!opts.fresh) return await fetch(url, { method: "POST", headers, body });
+  return await new Promise<Response>((resolve, reject) => {
+    const req = httpRequest(url, { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0 })));
+      res.on("error", reject);
+    });
+    // The server may answer and close before reading it all; that is the point.
+    req.on("error", (err: NodeJS.ErrnoException) => (err.code === "EPIPE" || err.code === "ECONNRESET" ? undefined : reject(err)));
+    req.end(body);
   });
-  return await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers, ...opts.headers }, body });
 }
 
 /** Everything an update about a job may change, for "nothing changed" assertions. */
