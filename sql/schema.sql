@@ -8228,10 +8228,16 @@ CREATE INDEX job_events_user_id_idx ON public.job_events USING btree (user_id);
 CREATE INDEX metrics_points_job_id_user_id_idx ON public.metrics_points USING btree (job_id, user_id);
 
 --
--- Name: metrics_points_user_id_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: metrics_points_user_id_job_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX metrics_points_user_id_idx ON public.metrics_points USING btree (user_id);
+CREATE INDEX metrics_points_user_id_job_id_idx ON public.metrics_points USING btree (user_id, job_id);
+
+--
+-- Name: INDEX metrics_points_user_id_job_id_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.metrics_points_user_id_job_id_idx IS 'Owner policy column first, then the job: a job''s points under RLS are found with both conditions in one index, never by intersecting all of a user''s points with the job''s.';
 
 --
 -- Name: model_artifacts_job_id_user_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -8306,16 +8312,34 @@ CREATE INDEX training_jobs_parent_job_id_user_id_idx ON public.training_jobs USI
 CREATE INDEX training_jobs_resume_from_checkpoint_id_parent_job_id_idx ON public.training_jobs USING btree (resume_from_checkpoint_id, parent_job_id);
 
 --
--- Name: training_jobs_user_id_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: training_jobs_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX training_jobs_user_id_idx ON public.training_jobs USING btree (user_id);
+CREATE INDEX training_jobs_user_id_created_at_idx ON public.training_jobs USING btree (user_id, created_at DESC);
+
+--
+-- Name: INDEX training_jobs_user_id_created_at_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.training_jobs_user_id_created_at_idx IS 'A user''s jobs newest first: the job list (order by created_at desc limit n) reads only the rows it returns. Also serves the owner policy and the foreign key to auth.users.';
 
 --
 -- Name: training_jobs_validation_dataset_id_user_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX training_jobs_validation_dataset_id_user_id_idx ON public.training_jobs USING btree (validation_dataset_id, user_id);
+
+--
+-- Name: metrics_points_job_id_user_id_stats; Type: STATISTICS; Schema: public; Owner: -
+--
+
+CREATE STATISTICS public.metrics_points_job_id_user_id_stats (dependencies) ON job_id, user_id FROM public.metrics_points;
+
+--
+-- Name: STATISTICS metrics_points_job_id_user_id_stats; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON STATISTICS public.metrics_points_job_id_user_id_stats IS 'job_id determines user_id: without this, the owner policy (user_id = auth.uid()) makes the planner estimate a job''s points at 1 row.';
 
 --
 -- Name: dataset_validation_runs _100_set_updated_at; Type: TRIGGER; Schema: private; Owner: -
