@@ -1636,6 +1636,9 @@ begin
     when 'artifact_upload_failed' then jsonb_build_object('code', 'LT406', 'kind', 'system', 'retryable', true,
       'message', format('Training finished but the trained adapter could not be delivered: %s', v_msg),
       'hint', 'Not caused by the job. It is retried automatically; if it keeps failing, an operator should check Storage and the gpu-upload-urls function.')
+    when 'checkpoint_unavailable' then jsonb_build_object('code', 'LT414', 'kind', 'system', 'retryable', false,
+      'message', format('The GPU cluster no longer has the checkpoint this run was to continue from: %s', v_msg),
+      'hint', 'Clusters keep checkpoints for a limited time (at least 30 days). Retry the job from a more recent checkpoint, or without one to start at step 0: public.retry_training_job(job_id).')
     else jsonb_build_object('code', 'LT409', 'kind', v_category, 'retryable', v_retryable,
       'message', format('The GPU cluster reported "%s" at step %s: %s', v_code, v_step, v_msg),
       'hint', case when v_category = 'user' then 'Change the job or its data as the message says and start a new job.'
@@ -1649,7 +1652,7 @@ $$;
 -- Name: FUNCTION cluster_failure(p_error jsonb, p_config jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.cluster_failure(p_error jsonb, p_config jsonb) IS 'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409), message, hint, kind (user|system), retryable, details.cluster_error}, naming the configuration values an out-of-memory failure depends on.';
+COMMENT ON FUNCTION private.cluster_failure(p_error jsonb, p_config jsonb) IS 'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}, naming the configuration values an out-of-memory failure depends on.';
 
 --
 -- Name: cluster_gpu_type(text); Type: FUNCTION; Schema: private; Owner: -
@@ -1738,6 +1741,26 @@ $$;
 --
 
 COMMENT ON FUNCTION private.cluster_job_config(p_job_id uuid) IS 'The GPU cluster TrainingConfig (gpu-cluster/openapi.yaml) of a job: its resolved config in PEFT names, warmup_steps from warmup_ratio and total_steps, quantization, a validation split, early stopping, lr_scheduler_num_cycles = epochs for cosine_with_restarts, the catalog throughput and GPUs. A validation dataset''s signed URL is added by the dispatch worker.';
+
+--
+-- Name: cluster_resume_from(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.cluster_resume_from(p_job_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  -- SubmitJobRequest.resume_from of gpu-cluster/openapi.yaml.
+  select case when r ->> 'external_job_id' is not null and r ->> 'name' is not null
+              then jsonb_build_object('job_id', r ->> 'external_job_id', 'checkpoint', r ->> 'name', 'step', (r ->> 'step')::integer) end
+    from (select private.resume_point(p_job_id) as r) as p
+$$;
+
+--
+-- Name: FUNCTION cluster_resume_from(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.cluster_resume_from(p_job_id uuid) IS 'The GPU cluster resume_from {job_id, checkpoint, step} of the job''s next run (private.resume_point), or null to start at step 0.';
 
 --
 -- Name: cluster_stop_result(text, text, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -2352,10 +2375,10 @@ $$;
 COMMENT ON FUNCTION private.dispatch_backoff_seconds(p_attempt integer) IS 'Delay before the dispatch attempt after attempt p_attempt: between half and all of min(dispatch_retry_max_seconds, dispatch_retry_base_seconds x 2^(p_attempt-1)), at least 1 s.';
 
 --
--- Name: dispatch_next(text); Type: FUNCTION; Schema: private; Owner: -
+-- Name: dispatch_claim_next(text); Type: FUNCTION; Schema: private; Owner: -
 --
 
-CREATE FUNCTION private.dispatch_next(p_queue text DEFAULT 'training_dispatch'::text) RETURNS jsonb
+CREATE FUNCTION private.dispatch_claim_next(p_queue text DEFAULT 'training_dispatch'::text) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -2456,10 +2479,34 @@ end;
 $$;
 
 --
+-- Name: FUNCTION dispatch_claim_next(p_queue text); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.dispatch_claim_next(p_queue text) IS 'The claim of private.dispatch_next() without resume_from: reads one dispatch message and returns what to do (see private.dispatch_next).';
+
+--
+-- Name: dispatch_next(text); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.dispatch_next(p_queue text DEFAULT 'training_dispatch'::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_claim jsonb := private.dispatch_claim_next(p_queue);
+begin
+  if v_claim ->> 'action' in ('submit', 'recover') then
+    v_claim := v_claim || jsonb_build_object('resume_from', private.cluster_resume_from((v_claim ->> 'job_id')::uuid));
+  end if;
+  return v_claim;
+end;
+$$;
+
+--
 -- Name: FUNCTION dispatch_next(p_queue text); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.dispatch_next(p_queue text) IS 'Reads one dispatch message (visibility timeout dispatch_visibility_timeout_seconds) and returns what to do: submit or recover (job claimed: queued -> dispatching committed, with key, saved request, dataset and validation dataset paths and cluster config), busy, done, not_admitted, gone, discarded or poisoned (archived; LT314). Null when the queue is empty.';
+COMMENT ON FUNCTION private.dispatch_next(p_queue text) IS 'Reads one dispatch message (visibility timeout dispatch_visibility_timeout_seconds) and returns what to do: submit or recover (job claimed: queued -> dispatching committed, with key, saved request, dataset and validation dataset paths, cluster config and resume_from, the checkpoint to continue from or null), busy, done, not_admitted, gone, discarded or poisoned (archived; LT314). Null when the queue is empty.';
 
 --
 -- Name: dispatch_record_failure(text, bigint, uuid, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -2791,7 +2838,7 @@ begin
   end if;
   if v_job.status = 'running' and coalesce((p_failure ->> 'retryable')::boolean, false)
      and p_failure ->> 'kind' = 'system' and v_job.attempt_count <= v_max then
-    v_resume := private.latest_checkpoint(v_job.id);
+    v_resume := private.resume_point(v_job.id);
     perform private.monitor_event(v_job.id, 'warning', 'training.retry_scheduled',
       format('Run %s failed: %s. Retrying automatically (retry %s of %s)%s', v_job.attempt_count, p_failure ->> 'message',
         v_job.attempt_count, v_max,
@@ -2816,7 +2863,7 @@ $$;
 -- Name: FUNCTION fail_or_retry(p_job_id uuid, p_failure jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.fail_or_retry(p_job_id uuid, p_failure jsonb) IS 'Ends a failed run of a running or cancelling job: with a retryable system failure and retries left (attempt_count <= auto_retry_max) the job goes back to queued with a training.retry_scheduled event naming the checkpoint to resume from; otherwise it fails with p_failure (plus runs). Returns the new status.';
+COMMENT ON FUNCTION private.fail_or_retry(p_job_id uuid, p_failure jsonb) IS 'Ends a failed run of a running or cancelling job: with a retryable system failure and retries left (attempt_count <= auto_retry_max) the job goes back to queued with a training.retry_scheduled event naming the checkpoint the next run continues from (private.resume_point); otherwise it fails with p_failure (plus runs). Returns the new status.';
 
 --
 -- Name: find_duplicate_training_job(public.training_jobs); Type: FUNCTION; Schema: private; Owner: -
@@ -3088,26 +3135,6 @@ $$;
 --
 
 COMMENT ON FUNCTION private.job_setting(p_name text) IS 'The value of one row of private.job_settings (null = no limit where allowed); raises P0002 for an unknown name.';
-
---
--- Name: latest_checkpoint(uuid); Type: FUNCTION; Schema: private; Owner: -
---
-
-CREATE FUNCTION private.latest_checkpoint(p_job_id uuid) RETURNS jsonb
-    LANGUAGE sql STABLE
-    SET search_path TO ''
-    AS $$
-  select jsonb_build_object('id', k.id, 'step', k.step, 'epoch', k.epoch, 'train_loss', k.train_loss,
-           'eval_loss', k.eval_loss, 'name', k.metrics ->> 'name', 'storage_path', k.storage_path)
-    from public.checkpoints k where k.job_id = p_job_id
-   order by k.step desc limit 1
-$$;
-
---
--- Name: FUNCTION latest_checkpoint(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON FUNCTION private.latest_checkpoint(p_job_id uuid) IS 'The job''s checkpoint with the highest step as JSON (what an automatic retry resumes from), or null.';
 
 --
 -- Name: model_card_data(uuid); Type: FUNCTION; Schema: private; Owner: -
@@ -3594,6 +3621,35 @@ $$;
 COMMENT ON FUNCTION private.request_cluster_stop(p_job_id uuid, p_external_job_id text, p_reason text) IS 'Asks the poller to cancel cluster job p_external_job_id (of job p_job_id) as soon as possible; a second request for the same cluster job is a no-op.';
 
 --
+-- Name: resume_point(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.resume_point(p_job_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('id', k.id, 'job_id', k.job_id, 'step', k.step, 'epoch', k.epoch,
+           'train_loss', k.train_loss, 'eval_loss', k.eval_loss, 'name', k.metrics ->> 'name',
+           'external_job_id', k.external_job_id)
+    from public.training_jobs j
+    join lateral (
+      (select c.* from public.checkpoints c
+        where c.job_id = j.id and c.external_job_id is not null and c.metrics ? 'name'
+        order by c.step desc limit 1)
+      union all
+      (select c.* from public.checkpoints c where c.id = j.resume_from_checkpoint_id)
+      limit 1
+    ) k on true
+   where j.id = p_job_id
+$$;
+
+--
+-- Name: FUNCTION resume_point(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.resume_point(p_job_id uuid) IS 'The checkpoint the job''s next run continues from, as JSON {id, job_id, step, epoch, train_loss, eval_loss, name, external_job_id}: its own latest checkpoint that names its cluster run (after a failed run), else the parent''s checkpoint it was created from (resume_from_checkpoint_id), else null (step 0).';
+
+--
 -- Name: retry_dataset_validation(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -3813,6 +3869,32 @@ $$;
 --
 
 COMMENT ON FUNCTION private.tg_any__set_updated_at() IS 'Trigger: sets updated_at to now() on every update (attached as _100_set_updated_at).';
+
+--
+-- Name: tg_checkpoints__set_external_job_id(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_checkpoints__set_external_job_id() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  -- Checkpoints arrive from the job's current run (private.apply_cluster_update checks it); a
+  -- checkpoint saved again at the same step (a run that restarted before it) belongs to the new run.
+  if tg_op = 'INSERT' and new.external_job_id is null
+     or tg_op = 'UPDATE' and new.metrics ->> 'saved_at' is distinct from old.metrics ->> 'saved_at' then
+    new.external_job_id := coalesce(
+      (select j.external_job_id from public.training_jobs j where j.id = new.job_id), new.external_job_id);
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_checkpoints__set_external_job_id(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_checkpoints__set_external_job_id() IS 'Trigger: a checkpoint saved (or saved again) by a run records that run''s cluster job id (public.training_jobs.external_job_id).';
 
 --
 -- Name: tg_dataset_validation_runs__drop_example_hashes(); Type: FUNCTION; Schema: private; Owner: -
@@ -4224,6 +4306,65 @@ $$;
 COMMENT ON FUNCTION private.tg_training_jobs__check_references() IS 'Trigger: datasets must be ready and not deleted (LT007), the base model enabled (LT008), a parent job finished and on the same base model (LT010).';
 
 --
+-- Name: tg_training_jobs__check_resume(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_training_jobs__check_resume() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_ckpt public.checkpoints;
+  v_parent jsonb;
+  v_mine jsonb := new.config -> 'lora';
+  v_diff text;
+begin
+  if new.resume_from_checkpoint_id is null or new.config is null then
+    return new;
+  end if;
+  select * into v_ckpt from public.checkpoints k
+   where k.id = new.resume_from_checkpoint_id and k.job_id = new.parent_job_id;
+  if not found then
+    return new; -- the foreign key answers
+  end if;
+  select j.config -> 'lora' into v_parent from public.training_jobs j where j.id = new.parent_job_id;
+  select string_agg(format('%s %s instead of %s', f, coalesce(v_mine -> f, 'null'), coalesce(v_parent -> f, 'null')), ', ')
+    into v_diff
+    from unnest(array['rank', 'target_modules', 'use_dora']) as f
+   where case when f = 'target_modules'
+              then (select coalesce(array_agg(x order by x), '{}') from jsonb_array_elements_text(v_mine -> f) x)
+                   is distinct from (select coalesce(array_agg(x order by x), '{}') from jsonb_array_elements_text(v_parent -> f) x)
+              else v_mine -> f is distinct from v_parent -> f end;
+  if v_diff is not null then
+    raise exception 'Checkpoint "%" holds an adapter of another shape: lora %', v_ckpt.id, v_diff
+      using errcode = 'LT423',
+            detail = jsonb_build_object('checkpoint_id', v_ckpt.id, 'parent_lora', v_parent, 'lora', v_mine)::text,
+            hint = 'Keep lora.rank, lora.target_modules and lora.use_dora of the parent job to continue from its checkpoint, or start without a checkpoint.';
+  end if;
+  if v_ckpt.external_job_id is null or not v_ckpt.metrics ? 'name' then
+    raise exception 'Checkpoint "%" cannot be continued from: the GPU cluster run that saved it is not known', v_ckpt.id
+      using errcode = 'LT425',
+            hint = 'Pick a checkpoint saved since runs are tracked, or start without a checkpoint.';
+  end if;
+  if new.total_steps is not null and v_ckpt.step >= new.total_steps then
+    raise exception 'Checkpoint "%" is at step %, but this job ends at step %: nothing would be left to train',
+      coalesce(v_ckpt.metrics ->> 'name', v_ckpt.id::text), v_ckpt.step, new.total_steps
+      using errcode = 'LT424',
+            detail = jsonb_build_object('checkpoint_step', v_ckpt.step, 'total_steps', new.total_steps,
+              'epochs', new.config -> 'epochs')::text,
+            hint = 'Raise epochs so that the job runs past the checkpoint (e.g. config {"epochs": 2} after a 1-epoch job), or pick an earlier checkpoint.';
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_training_jobs__check_resume(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_training_jobs__check_resume() IS 'Trigger: a job created from a checkpoint must keep its LoRA shape (rank, target_modules, use_dora; LT423), have steps left after it (total_steps > its step; LT424), and the checkpoint must name the cluster run that saved it (LT425).';
+
+--
 -- Name: tg_training_jobs__check_status_transition(); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -4264,6 +4405,33 @@ $$;
 --
 
 COMMENT ON FUNCTION private.tg_training_jobs__check_status_transition() IS 'Trigger: rejects job status changes not in private.job_status_transitions (LT001) and maintains status_changed_at, dispatch_attempts, attempt_count, started_at and finished_at.';
+
+--
+-- Name: tg_training_jobs__copy_resumed_history(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_training_jobs__copy_resumed_history() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- The curve of a continued job starts with the parent's points up to the checkpoint.
+  insert into public.metrics_points (job_id, user_id, step, epoch, train_loss, eval_loss, learning_rate, grad_norm,
+    tokens_per_second, recorded_at)
+  select new.id, new.user_id, m.step, m.epoch, m.train_loss, m.eval_loss, m.learning_rate, m.grad_norm,
+         m.tokens_per_second, m.recorded_at
+    from public.metrics_points m
+    join public.checkpoints k on k.id = new.resume_from_checkpoint_id
+   where m.job_id = new.parent_job_id and m.step <= k.step;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_training_jobs__copy_resumed_history(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_training_jobs__copy_resumed_history() IS 'Trigger: a job created from a checkpoint starts its metrics_points with the parent''s points up to the checkpoint''s step, so its loss curve is the whole history of the adapter it trains.';
 
 --
 -- Name: tg_training_jobs__enqueue_dispatch(); Type: FUNCTION; Schema: private; Owner: -
@@ -7526,6 +7694,7 @@ CREATE TABLE public.checkpoints (
     is_best boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    external_job_id text,
     CONSTRAINT checkpoints_check CHECK ((starts_with(storage_path, ((((user_id)::text || '/'::text) || (job_id)::text) || '/'::text)) AND (strpos(storage_path, '..'::text) = 0))),
     CONSTRAINT checkpoints_epoch_check CHECK ((epoch >= (0)::numeric)),
     CONSTRAINT checkpoints_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
@@ -7609,6 +7778,12 @@ COMMENT ON COLUMN public.checkpoints.created_at IS 'When the checkpoint was reco
 --
 
 COMMENT ON COLUMN public.checkpoints.updated_at IS 'When the row last changed.';
+
+--
+-- Name: COLUMN checkpoints.external_job_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkpoints.external_job_id IS 'The GPU cluster job (run) that saved the checkpoint: a run continuing from it names it in resume_from. Null for checkpoints recorded before runs were tracked.';
 
 --
 -- Name: job_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -8432,6 +8607,18 @@ CREATE TRIGGER _100_set_updated_at BEFORE UPDATE ON public.model_artifacts FOR E
 CREATE TRIGGER _100_set_updated_at BEFORE UPDATE ON public.training_jobs FOR EACH ROW EXECUTE FUNCTION private.tg_any__set_updated_at();
 
 --
+-- Name: checkpoints _110_set_external_job_id; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _110_set_external_job_id BEFORE INSERT OR UPDATE ON public.checkpoints FOR EACH ROW EXECUTE FUNCTION private.tg_checkpoints__set_external_job_id();
+
+--
+-- Name: TRIGGER _110_set_external_job_id ON checkpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _110_set_external_job_id ON public.checkpoints IS 'Records the cluster run that saved the checkpoint (private.tg_checkpoints__set_external_job_id).';
+
+--
 -- Name: training_jobs _200_check_references; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -8502,6 +8689,30 @@ CREATE TRIGGER _350_resolve_config BEFORE INSERT ON public.training_jobs FOR EAC
 --
 
 COMMENT ON TRIGGER _350_resolve_config ON public.training_jobs IS 'Resolves config and writes the estimate columns (private.training_config_resolve, private.training_estimate).';
+
+--
+-- Name: training_jobs _360_check_resume; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _360_check_resume BEFORE INSERT ON public.training_jobs FOR EACH ROW EXECUTE FUNCTION private.tg_training_jobs__check_resume();
+
+--
+-- Name: TRIGGER _360_check_resume ON training_jobs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _360_check_resume ON public.training_jobs IS 'Checks that a job created from a checkpoint can continue from it (private.tg_training_jobs__check_resume).';
+
+--
+-- Name: training_jobs _360_copy_resumed_history; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _360_copy_resumed_history AFTER INSERT ON public.training_jobs FOR EACH ROW WHEN ((new.resume_from_checkpoint_id IS NOT NULL)) EXECUTE FUNCTION private.tg_training_jobs__copy_resumed_history();
+
+--
+-- Name: TRIGGER _360_copy_resumed_history ON training_jobs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _360_copy_resumed_history ON public.training_jobs IS 'Copies the parent''s loss curve up to the checkpoint into a job continued from it.';
 
 --
 -- Name: datasets _400_check_status_transition; Type: TRIGGER; Schema: public; Owner: -
@@ -9136,6 +9347,12 @@ REVOKE ALL ON FUNCTION private.cluster_idempotency_key(p_job_id uuid, p_run inte
 REVOKE ALL ON FUNCTION private.cluster_job_config(p_job_id uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION cluster_resume_from(p_job_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.cluster_resume_from(p_job_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION cluster_stop_result(p_external_job_id text, p_outcome text, p_error jsonb); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9224,6 +9441,12 @@ REVOKE ALL ON FUNCTION private.dispatch_add_events(p_job_id uuid, p_events jsonb
 --
 
 REVOKE ALL ON FUNCTION private.dispatch_backoff_seconds(p_attempt integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION dispatch_claim_next(p_queue text); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.dispatch_claim_next(p_queue text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION dispatch_next(p_queue text); Type: ACL; Schema: private; Owner: -
@@ -9335,12 +9558,6 @@ GRANT ALL ON FUNCTION private.invoke_worker(p_worker text, p_body jsonb) TO serv
 REVOKE ALL ON FUNCTION private.job_setting(p_name text) FROM PUBLIC;
 
 --
--- Name: FUNCTION latest_checkpoint(p_job_id uuid); Type: ACL; Schema: private; Owner: -
---
-
-REVOKE ALL ON FUNCTION private.latest_checkpoint(p_job_id uuid) FROM PUBLIC;
-
---
 -- Name: FUNCTION model_card_data(p_job_id uuid); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9437,6 +9654,12 @@ REVOKE ALL ON FUNCTION private.recommended_epochs(p_examples bigint) FROM PUBLIC
 REVOKE ALL ON FUNCTION private.request_cluster_stop(p_job_id uuid, p_external_job_id text, p_reason text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION resume_point(p_job_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.resume_point(p_job_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION retry_dataset_validation(p_dataset_id uuid, p_token uuid, p_error text); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9483,6 +9706,12 @@ REVOKE ALL ON FUNCTION private.storage_objects_under(p_bucket text, p_prefix tex
 --
 
 REVOKE ALL ON FUNCTION private.tg_any__set_updated_at() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_checkpoints__set_external_job_id(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_checkpoints__set_external_job_id() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_dataset_validation_runs__drop_example_hashes(); Type: ACL; Schema: private; Owner: -
@@ -9557,10 +9786,22 @@ REVOKE ALL ON FUNCTION private.tg_training_jobs__admit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.tg_training_jobs__check_references() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_training_jobs__check_resume(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_training_jobs__check_resume() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_training_jobs__check_status_transition(); Type: ACL; Schema: private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION private.tg_training_jobs__check_status_transition() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_training_jobs__copy_resumed_history(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_training_jobs__copy_resumed_history() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_training_jobs__enqueue_dispatch(); Type: ACL; Schema: private; Owner: -

@@ -85,6 +85,7 @@ export type Database = {
           created_at: string
           epoch: number | null
           eval_loss: number | null
+          external_job_id: string | null
           id: string
           is_best: boolean
           job_id: string
@@ -99,6 +100,7 @@ export type Database = {
           created_at?: string
           epoch?: number | null
           eval_loss?: number | null
+          external_job_id?: string | null
           id?: string
           is_best?: boolean
           job_id: string
@@ -113,6 +115,7 @@ export type Database = {
           created_at?: string
           epoch?: number | null
           eval_loss?: number | null
+          external_job_id?: string | null
           id?: string
           is_best?: boolean
           job_id?: string

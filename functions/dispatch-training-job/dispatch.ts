@@ -5,7 +5,8 @@
  * this runs. Then: on `recover` (a previous attempt may have reached the
  * cluster) look the job up by its idempotency key and adopt it if found;
  * otherwise sign the dataset URL (and the validation dataset's, sent as
- * `config.validation.dataset_url`), save the exact body, submit with the key,
+ * `config.validation.dataset_url`), name the checkpoint the run continues
+ * from (`resume_from`), save the exact body, submit with the key,
  * and record the external id and `running` in one transaction. Failures:
  * - transient (429, 503, capacity, 5xx and timeouts on reads, Storage down):
  *   back to `queued` with a delayed message, or LT313 after N attempts;
@@ -105,6 +106,7 @@ function buildRequest(claim: Claimed, urls: { dataset: string; validation: strin
     ...(deps.callbacks?.eventsUrl ? { callback_url: forJob(deps.callbacks.eventsUrl, claim.job_id) } : {}),
     ...(deps.callbacks?.uploadUrlsUrl ? { upload_urls_callback_url: deps.callbacks.uploadUrlsUrl } : {}),
     metadata: { training_job_id: claim.job_id, run: String(claim.run) },
+    ...(claim.resume_from ? { resume_from: claim.resume_from } : {}),
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { Queryable } from "../_shared/db.ts";
-import { GpuTrainingConfigSchema, SubmitJobRequestSchema, type SubmitJobRequest } from "../_shared/gpu/types.ts";
+import { GpuTrainingConfigSchema, ResumeFromSchema, SubmitJobRequestSchema, type SubmitJobRequest } from "../_shared/gpu/types.ts";
 
 /** A job event the worker appends: `job_events` columns. */
 export type DispatchEvent = {
@@ -36,6 +36,8 @@ const ClaimedSchema = z.object({
   validation_dataset_path: z.string().min(1).nullish(),
   dataset_url_ttl_seconds: z.number().int().positive(),
   cluster_config: GpuTrainingConfigSchema,
+  /** The checkpoint this run continues from (a retry, or a job created from a checkpoint); null: step 0. */
+  resume_from: ResumeFromSchema.nullish(),
 });
 const SettledSchema = z.object({
   action: z.enum(["busy", "done", "not_admitted", "gone", "discarded", "poisoned"]),

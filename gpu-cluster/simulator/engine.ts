@@ -3,11 +3,13 @@
  *
  *   queued --(queue delay; GET the dataset and any validation file, count
  *            their lines, hold out a validation split)--> running
- *   running --(steps at the planned speed; metrics, checkpoints, progress
+ *   running --(steps at the planned speed from step 0, or from the step of
+ *             the checkpoint in `resume_from`; metrics, checkpoints, progress
  *             events; to the last step or until early stopping)--> uploading
  *             artifacts --> succeeded
- *   any non-terminal --> failed (dataset, weights too big for the GPUs,
- *                        injected step failure, upload) | cancelled
+ *   any non-terminal --> failed (dataset, checkpoint to resume gone, weights
+ *                        too big for the GPUs, injected step failure, upload)
+ *                        | cancelled
  *
  * Simulated time advances `timeScale` times faster than real time, so with
  * timeScale 600 an hour of training passes in 6 seconds.
@@ -116,10 +118,30 @@ export class TrainingEngine {
       avgTokensPerExample: Math.max(1, Math.ceil(chars / train.length / 4)),
       validationExamples,
     });
+    const resume = job.request.resume_from;
+    if (resume) {
+      const source = this.#o.store.get(resume.job_id);
+      if (!source?.checkpoints.some((c) => c.name === resume.checkpoint && c.step === resume.step)) {
+        return this.#fail(job, {
+          code: "checkpoint_unavailable",
+          message: `Checkpoint "${resume.checkpoint}" (step ${resume.step}) of job "${resume.job_id}" is not stored on the cluster`,
+          retryable: false,
+          category: "system",
+          step: null,
+        });
+      }
+      if (resume.step >= (job.plan.stopStep ?? job.plan.totalSteps)) {
+        return userError({
+          code: "invalid_config",
+          message: `Checkpoint step ${resume.step} is not before the run's last step ${job.plan.totalSteps}: nothing left to train (raise epochs to continue)`,
+        });
+      }
+      job.startStep = job.step = resume.step;
+    }
     job.status = "running";
     job.phase = "training";
     job.startedAt = new Date();
-    this.#o.log(`${job.id} started: ${train.length} examples, ${job.plan.totalSteps} steps`);
+    this.#o.log(`${job.id} started: ${train.length} examples, ${job.plan.totalSteps} steps${resume ? `, resuming at step ${resume.step}` : ""}`);
     this.#emit(job, "job.started", {
       examples: train.length,
       total_steps: job.plan.totalSteps,
@@ -143,16 +165,17 @@ export class TrainingEngine {
     const config = job.request.config;
     const lastStep = plan.stopStep ?? plan.totalSteps;
     job.trainingSeconds += dt;
-    const target = Math.min(lastStep, Math.floor(job.trainingSeconds / plan.secondsPerStep));
-    // Billed time: what the steps used (a tick may overshoot the end of the run).
+    const target = Math.min(lastStep, job.startStep + Math.floor(job.trainingSeconds / plan.secondsPerStep));
+    // Billed time: what this run's steps used (a tick may overshoot the end of the run).
     const bill = (seconds: number) => {
-      job.gpuSeconds = Math.min(seconds, lastStep * plan.secondsPerStep) * (config.gpu_count ?? 1);
+      job.gpuSeconds = Math.min(seconds, (lastStep - job.startStep) * plan.secondsPerStep) * (config.gpu_count ?? 1);
     };
     bill(job.trainingSeconds);
     const failure = this.#o.faults.current.failAtStep;
     for (let step = job.step + 1; step <= target; step++) {
-      if (failure && step >= failure.step) {
-        bill(step * plan.secondsPerStep);
+      // A run fails when it reaches the step; one resumed after it does not.
+      if (failure && step === failure.step) {
+        bill((step - job.startStep) * plan.secondsPerStep);
         return this.#fail(job, {
           code: failure.code ?? "oom",
           message: failure.message ?? `CUDA out of memory at step ${step}`,

@@ -163,6 +163,18 @@ export function createSimulatorServer(deps: ServerDeps): Server {
         { path: "config.early_stopping_patience", message: "requires config.validation" },
       ]);
     }
+    const resume = parsed.data.resume_from;
+    const source = resume ? store.get(resume.job_id) : undefined;
+    if (source) {
+      // The checkpoint's adapter must have the shape this run trains.
+      const shape = (c: typeof source.request.config) =>
+        JSON.stringify([c.base_model, c.r, [...c.target_modules].sort(), c.use_dora]);
+      if (shape(source.request.config) !== shape(parsed.data.config)) {
+        throw new HttpError(422, "invalid_config",
+          `Checkpoint "${resume!.checkpoint}" of job "${source.id}" was trained with another base model, r, target_modules or use_dora than this configuration`,
+          false, [{ path: "resume_from", message: "the checkpoint's LoRA shape differs from config" }]);
+      }
+    }
     if (key !== undefined) {
       const existing = store.byKey(key);
       if (existing) {

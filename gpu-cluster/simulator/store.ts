@@ -35,6 +35,8 @@ export type SimJob = {
   startedAt: Date | null;
   finishedAt: Date | null;
   plan: TrainingPlan | null;
+  /** The step the run started from: 0, or the step of the checkpoint it resumed. */
+  startStep: number;
   step: number;
   /** Simulated seconds spent queued and training. */
   queuedSeconds: number;
@@ -80,6 +82,7 @@ export class JobStore {
       startedAt: null,
       finishedAt: null,
       plan: null,
+      startStep: 0,
       step: 0,
       queuedSeconds: 0,
       trainingSeconds: 0,
@@ -178,5 +181,6 @@ export function toJobView(job: SimJob, opts: { metricsSinceStep?: number } = {})
     gpu_count: config.gpu_count ?? 1,
     gpu_seconds: reportedGpuSeconds(job),
     early_stopping: earlyStoppingOf(job),
+    resume_from: job.request.resume_from ?? null,
   });
 }

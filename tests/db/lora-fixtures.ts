@@ -138,7 +138,8 @@ export async function seedWorld(db: pg.ClientBase): Promise<World> {
   const event = await one(db, "insert into public.job_events (job_id, type, message) values ($1, 'test.fixture', 'fixture') returning id::text", [job]);
   const metric = await one(db, "insert into public.metrics_points (job_id, step, train_loss) values ($1, 10, 1.5) returning id::text", [job]);
   const checkpoint = await one(
-    db, "insert into public.checkpoints (job_id, step, storage_path) values ($1, 10, $2) returning id",
+    db, `insert into public.checkpoints (job_id, step, storage_path, metrics, external_job_id)
+         values ($1, 10, $2, '{"name": "checkpoint-10"}', 'job_fixture') returning id`,
     [job, `${owner.id}/${job}/checkpoints/step-10/`],
   );
   const modelObject = `${owner.id}/${job}/adapter_model.safetensors`;

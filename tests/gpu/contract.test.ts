@@ -85,6 +85,7 @@ describe("openapi.yaml", () => {
   it.each([
     ["TrainingConfig", contract.GpuTrainingConfigSchema],
     ["SubmitJobRequest", contract.SubmitJobRequestSchema],
+    ["ResumeFrom", contract.ResumeFromSchema],
     ["Progress", contract.ProgressSchema],
     ["MetricPoint", contract.MetricPointSchema],
     ["Checkpoint", contract.CheckpointSchema],

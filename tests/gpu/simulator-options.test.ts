@@ -2,7 +2,7 @@
  * The training options beyond plain 16-bit LoRA, as the simulator honours
  * them: 4-bit QLoRA (memory and speed), cosine with hard restarts,
  * validation data (a held-out split or a separate file fetched like the
- * dataset) and early stopping on eval loss.
+ * dataset), early stopping on eval loss, and continuing from a checkpoint.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GpuClusterClient } from "../../functions/_shared/gpu/client.ts";
@@ -203,5 +203,70 @@ describe("the options through the simulator", () => {
     const refused = await client.submitJob(submitBody(url, { config: config({ early_stopping_patience: 2 }) })).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(PermanentUserError);
     expect(refused).toMatchObject({ upstreamStatus: 422, upstreamCode: "invalid_config" });
+  });
+
+  describe("resume_from", () => {
+    // 80 examples, 2 epochs, 8 per step: 20 steps, a checkpoint every 5.
+    const base = () => config({ checkpoint_every_steps: 5, logging_steps: 1 });
+    let first: Job;
+    beforeAll(async () => {
+      first = await run(base(), jsonl(80));
+    });
+
+    it("continues a run after the checkpoint's step: same total, later metrics and checkpoints only, only its steps billed", async () => {
+      expect(first.status).toBe("succeeded");
+      expect(first.checkpoints.map((c) => c.step)).toEqual([5, 10, 15, 20]);
+      const resumed = await run(base(), jsonl(80), { resume_from: { job_id: first.id, checkpoint: "checkpoint-10", step: 10 } });
+      expect(resumed.status).toBe("succeeded");
+      expect(resumed.resume_from).toEqual({ job_id: first.id, checkpoint: "checkpoint-10", step: 10 });
+      expect(resumed.progress).toMatchObject({ step: 20, total_steps: 20 });
+      expect(resumed.metrics.map((m) => m.step)).toEqual(range(11, 20));
+      expect(resumed.checkpoints.map((c) => c.step)).toEqual([15, 20]);
+      // The curve goes on where the checkpoint left it (same seed, same schedule).
+      expect(resumed.metrics).toEqual(first.metrics.filter((m) => m.step > 10));
+      expect(resumed.gpu_seconds).toBeCloseTo(first.gpu_seconds / 2, 2);
+      expect(first.resume_from).toBeNull();
+    });
+
+    it("raising epochs continues a finished run to the new last step", async () => {
+      const longer = await run({ ...base(), epochs: 3 }, jsonl(80), { resume_from: { job_id: first.id, checkpoint: "checkpoint-20", step: 20 } });
+      expect(longer.status).toBe("succeeded");
+      expect(longer.progress.total_steps).toBe(30);
+      expect(longer.metrics[0]!.step).toBe(21);
+      expect(longer.checkpoints.map((c) => c.step)).toEqual([25, 30]);
+    });
+
+    it("fails the run with checkpoint_unavailable when the cluster does not have the checkpoint", async () => {
+      for (const resume_from of [
+        { job_id: "job_unknown", checkpoint: "checkpoint-10", step: 10 },
+        { job_id: first.id, checkpoint: "checkpoint-12", step: 12 },
+        { job_id: first.id, checkpoint: "checkpoint-10", step: 11 },
+      ]) {
+        const gone = await run(base(), jsonl(80), { resume_from });
+        expect(gone.status, JSON.stringify(resume_from)).toBe("failed");
+        expect(gone.error).toMatchObject({ code: "checkpoint_unavailable", category: "system", retryable: false, step: null });
+        expect(gone.gpu_seconds).toBe(0);
+      }
+    });
+
+    it("fails the run with invalid_config when nothing is left to train after the checkpoint", async () => {
+      const done = await run(base(), jsonl(80), { resume_from: { job_id: first.id, checkpoint: "checkpoint-20", step: 20 } });
+      expect(done.status).toBe("failed");
+      expect(done.error).toMatchObject({ code: "invalid_config", category: "user", retryable: false });
+      expect(done.error!.message).toContain("raise epochs");
+    });
+
+    it("refuses a checkpoint of another LoRA shape (422 invalid_config); other hyperparameters may change", async () => {
+      const url = backend.dataset(`${crypto.randomUUID()}.jsonl`, jsonl(80));
+      const resume_from = { job_id: first.id, checkpoint: "checkpoint-10", step: 10 };
+      for (const over of [{ r: 32 }, { target_modules: ["q_proj", "v_proj"] }, { use_dora: true }, { base_model: "Qwen/Qwen3-8B" }]) {
+        const refused = await client.submitJob(submitBody(url, { config: { ...base(), ...over }, resume_from })).catch((e: unknown) => e);
+        expect(refused, JSON.stringify(over)).toBeInstanceOf(PermanentUserError);
+        expect(refused).toMatchObject({ upstreamStatus: 422, upstreamCode: "invalid_config" });
+      }
+      const reordered = { ...base(), target_modules: ["v_proj", "o_proj", "q_proj", "k_proj"], learning_rate: 1e-4, lora_dropout: 0.1 };
+      const { job } = await client.submitJob(submitBody(url, { config: reordered, resume_from }));
+      expect(job.resume_from).toEqual(resume_from);
+    });
   });
 });

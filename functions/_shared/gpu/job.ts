@@ -81,6 +81,21 @@ export type GpuTrainingConfig = z.infer<typeof GpuTrainingConfigSchema>;
 /** Idempotency keys: printable ASCII without spaces, at most 255 characters. */
 export const IdempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 1-255 printable ASCII characters");
 
+/**
+ * A checkpoint to continue from: one the cluster saved for one of its jobs
+ * (kept at least 30 days). The run loads its adapter weights, optimizer,
+ * scheduler and RNG state and continues at `step + 1`.
+ */
+export const ResumeFromSchema = z.object({
+  /** The cluster job that saved the checkpoint. */
+  job_id: z.string().min(1),
+  /** Its name, as in that job's `checkpoints`, e.g. `checkpoint-500`. */
+  checkpoint: z.string().min(1).max(200),
+  /** Its step; must match the saved checkpoint. */
+  step: z.int().min(1),
+});
+export type ResumeFrom = z.infer<typeof ResumeFromSchema>;
+
 /** `POST /v1/jobs` body. */
 export const SubmitJobRequestSchema = z.object({
   /** A signed HTTPS URL the cluster GETs once at start; JSON Lines, one example per line. */
@@ -93,6 +108,8 @@ export const SubmitJobRequestSchema = z.object({
   upload_urls_callback_url: z.url().optional(),
   /** Opaque string pairs echoed back on the job (e.g. our training job id). */
   metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+  /** Continue from a saved checkpoint instead of starting at step 0. */
+  resume_from: ResumeFromSchema.optional(),
 });
 export type SubmitJobRequest = z.input<typeof SubmitJobRequestSchema>;
 
@@ -209,6 +226,8 @@ export const JobSchema = z.object({
   gpu_seconds: z.number().min(0),
   /** Set when the configuration has `early_stopping_patience`. */
   early_stopping: EarlyStoppingSchema.nullable().optional(),
+  /** The checkpoint the job continued from, null when it started at step 0. */
+  resume_from: ResumeFromSchema.nullable().optional(),
 });
 export type Job = z.infer<typeof JobSchema>;
 
