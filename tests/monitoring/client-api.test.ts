@@ -95,7 +95,7 @@ describe("client API of monitoring", () => {
   it("retry_training_job starts a new job from a chosen checkpoint of a finished one, with overrides", async () => {
     const j = await running();
     const ck = await db.query<{ id: string }>(
-      "insert into public.checkpoints (job_id, step, eval_loss) values ($1, 40, 1.2) returning id", [j.jobId]);
+      `insert into public.checkpoints (job_id, step, eval_loss, metrics) values ($1, 40, 1.2, '{"name": "checkpoint-40"}') returning id`, [j.jobId]);
     // Not finished yet: the reference check refuses a continuation (LT010).
     await expect(asUser(db, j.user, (c) => c.query("select public.retry_training_job($1)", [j.jobId]))).rejects.toMatchObject({ code: "LT010" });
     await db.query("update public.training_jobs set status = 'failed', error = '{\"code\":\"LT401\",\"message\":\"oom\",\"kind\":\"system\"}' where id = $1", [j.jobId]);
