@@ -449,6 +449,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
@@ -485,6 +486,7 @@ export type Database = {
           dataset_id: string
           deleted_at?: string | null
           dispatch_attempts?: number
+          early_stopping?: Json | null
           error?: Json | null
           estimated_cost?: number | null
           estimated_finish_at?: string | null
@@ -521,6 +523,7 @@ export type Database = {
           dataset_id?: string
           deleted_at?: string | null
           dispatch_attempts?: number
+          early_stopping?: Json | null
           error?: Json | null
           estimated_cost?: number | null
           estimated_finish_at?: string | null
@@ -602,6 +605,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
@@ -657,6 +661,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
@@ -729,6 +734,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
