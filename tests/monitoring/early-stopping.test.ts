@@ -14,7 +14,7 @@ import { renderModelCard } from "../../functions/_shared/model-card.ts";
 import type { EarlyStopping } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { artifact, checkpoint, event, snapshotJob } from "./support/events.ts";
+import { artifact, checkpoint, event, oom, snapshotJob } from "./support/events.ts";
 import { asUser, events, job, makeUser, runningJob } from "./support/fixtures.ts";
 import { clusterJob, createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
@@ -178,6 +178,34 @@ describe("early stopping", () => {
     ]);
     const best = (await w.db.query("select id from public.checkpoints where job_id = $1 and is_best and step = 30", [j.jobId])).rows;
     expect(best).toEqual([{ id: stopped[0]!.data.best_checkpoint_id }]);
+  });
+
+  it("an automatic retry's run starts afresh: its first report clears the previous run's", async () => {
+    const j = await runningJob(w.db, w.jwtSecret, { user });
+    const first: EarlyStopping = { patience: 2, stopped_early: false, best_step: 30, best_eval_loss: 0.9, best_checkpoint: null };
+    await applyPolledJob(w.db, snapshotJob(j.externalJobId, { step: 40, early_stopping: first }));
+    expect(await earlyStoppingOf(j.jobId)).toEqual(first);
+    // The run fails with a retryable error and the job is dispatched again on a new cluster job,
+    // in one transaction that also removes the dispatch message, so no dispatcher submits it for real.
+    const c = await w.db.connect();
+    const retryExt = `fake_retry_${j.jobId}`;
+    try {
+      await c.query("begin");
+      expect(await applyWebhookEvent(c, { webhookId: `es_fail_${j.jobId}`, event: event("job.failed", j.externalJobId, { sequence: 1, step: 40 }, { error: oom(40) }) }))
+        .toMatchObject({ status: "queued" });
+      await c.query("delete from pgmq.q_training_dispatch where message ->> 'job_id' = $1", [j.jobId]);
+      await c.query("update public.training_jobs set status = 'dispatching' where id = $1", [j.jobId]);
+      await c.query("update public.training_jobs set status = 'running', external_job_id = $2 where id = $1", [j.jobId, retryExt]);
+      await c.query("commit");
+    } catch (err) {
+      await c.query("rollback");
+      throw err;
+    } finally {
+      c.release();
+    }
+    expect(await earlyStoppingOf(j.jobId)).toEqual(first);
+    await applyWebhookEvent(w.db, { webhookId: `es_started_${j.jobId}`, event: event("job.started", retryExt, { sequence: 1, total: 100 }, { examples: 1000, total_steps: 100 }) });
+    expect(await earlyStoppingOf(j.jobId)).toBeNull();
   });
 
   it("renderModelCard() says whether early stopping triggered", () => {
