@@ -2,8 +2,9 @@
  * The model card of a trained adapter: a Hugging Face style README.md
  * (YAML front matter for the Hub, then Markdown) rendered from
  * `private.model_card_data(job_id)`: base model, configuration, dataset
- * statistics, final and best metrics, cost and the delivered files, plus how
- * to load the adapter with PEFT. Pure: data in, text out (Deno and Node).
+ * statistics, final and best metrics, early stopping, cost and the delivered
+ * files, plus how to load the adapter with PEFT. Pure: data in, text out
+ * (Deno and Node).
  */
 
 /** What `private.model_card_data()` returns (every field may be missing or null). */
