@@ -512,6 +512,7 @@ CREATE TABLE public.training_jobs (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
+    early_stopping jsonb,
     CONSTRAINT training_jobs_actual_cost_check CHECK ((actual_cost >= (0)::numeric)),
     CONSTRAINT training_jobs_actual_gpu_seconds_check CHECK ((actual_gpu_seconds >= (0)::numeric)),
     CONSTRAINT training_jobs_attempt_count_check CHECK ((attempt_count >= 0)),
@@ -520,6 +521,7 @@ CREATE TABLE public.training_jobs (
     CONSTRAINT training_jobs_current_epoch_check CHECK ((current_epoch >= (0)::numeric)),
     CONSTRAINT training_jobs_current_step_check CHECK ((current_step >= 0)),
     CONSTRAINT training_jobs_dispatch_attempts_check CHECK ((dispatch_attempts >= 0)),
+    CONSTRAINT training_jobs_early_stopping_check CHECK (((early_stopping IS NULL) OR ((jsonb_typeof(early_stopping) = 'object'::text) AND (jsonb_typeof((early_stopping -> 'stopped_early'::text)) = 'boolean'::text)))),
     CONSTRAINT training_jobs_error_check CHECK (((error IS NULL) OR ((jsonb_typeof(error) = 'object'::text) AND (jsonb_typeof((error -> 'code'::text)) = 'string'::text) AND (jsonb_typeof((error -> 'message'::text)) = 'string'::text) AND ((error ->> 'kind'::text) = ANY (ARRAY['user'::text, 'system'::text]))))),
     CONSTRAINT training_jobs_estimated_cost_check CHECK ((estimated_cost >= (0)::numeric)),
     CONSTRAINT training_jobs_estimated_gpu_seconds_check CHECK ((estimated_gpu_seconds >= (0)::numeric)),
@@ -743,6 +745,12 @@ COMMENT ON COLUMN public.training_jobs.updated_at IS 'When the row last changed.
 --
 
 COMMENT ON COLUMN public.training_jobs.deleted_at IS 'Soft-delete time, allowed only in a terminal status; set by the owner (any value becomes now()), never cleared.';
+
+--
+-- Name: COLUMN training_jobs.early_stopping; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.training_jobs.early_stopping IS 'Early stopping as the GPU cluster last reported it for the current run, when the configuration sets early_stopping_patience: {patience, stopped_early, best_step, best_eval_loss, best_checkpoint}; null until reported or without early stopping (server-owned).';
 
 --
 -- Name: force_cancel_job(uuid, text, boolean); Type: FUNCTION; Schema: ops; Owner: -
@@ -1163,6 +1171,8 @@ declare
   v_new_succeeded boolean := false;
   v_delivered boolean := false;
   v_interval interval := private.job_setting('poll_interval_seconds') * interval '1 second';
+  v_es jsonb;
+  v_es_write boolean;
 begin
   select * into v_job from public.training_jobs j where j.external_job_id = p_external_job_id for update;
   if not found then
@@ -1177,6 +1187,18 @@ begin
   end if;
   v_active := v_mon.active and v_job.status in ('running', 'cancelling');
   v_stale := v_seq is not null and v_seq <= v_mon.last_sequence;
+  -- Early stopping: only the contract's fields; written with the progress (same staleness and step rules),
+  -- and by a run's first report even without it, so a retried run never shows the previous run's.
+  if jsonb_typeof(p_update -> 'early_stopping') = 'object' then
+    v_es := jsonb_build_object(
+      'patience', (p_update #>> '{early_stopping,patience}')::integer,
+      'stopped_early', coalesce((p_update #>> '{early_stopping,stopped_early}')::boolean, false),
+      'best_step', (p_update #>> '{early_stopping,best_step}')::integer,
+      'best_eval_loss', (p_update #>> '{early_stopping,best_eval_loss}')::double precision,
+      'best_checkpoint', p_update #>> '{early_stopping,best_checkpoint}');
+  end if;
+  v_es_write := not v_stale and v_step is not null and v_step >= v_mon.last_step
+    and (v_es is not null or v_mon.cluster_status is null);
 
   -- 1. Usage of this run, whatever our status (a stopped job's last GPU seconds still count).
   select b.price_per_gpu_hour into v_price from public.base_models b where b.id = v_job.base_model_id;
@@ -1241,7 +1263,8 @@ begin
                                       then now() + v_eta * interval '1 second' else j.estimated_finish_at end,
            actual_gpu_seconds = v_actual,
            actual_cost = round(v_actual * v_price / 3600, 4),
-           last_polled_at = case when p_from_poll then now() else j.last_polled_at end
+           last_polled_at = case when p_from_poll then now() else j.last_polled_at end,
+           early_stopping = case when v_es_write then v_es else j.early_stopping end
      where j.id = v_job.id;
   elsif p_from_poll or v_gpu > v_mon.reported_gpu_seconds then
     update public.training_jobs j
@@ -1270,6 +1293,7 @@ begin
           coalesce(v_step::text, '?'), jsonb_array_length(coalesce(p_update -> 'artifacts', '[]'::jsonb))),
         jsonb_build_object('final_metrics', p_update -> 'final_metrics', 'artifacts', p_update -> 'artifacts',
           'gpu_seconds', v_gpu));
+      perform private.early_stopping_event(v_job.id, case when v_es_write then v_es else v_job.early_stopping end);
     elsif v_cluster = 'succeeded' and p_from_poll
           and v_mon.cluster_succeeded_at < now() - private.job_setting('delivery_timeout_seconds') * interval '1 second' then
       v_status_after := private.end_run(v_job.id, private.monitor_failure('LT413',
@@ -1332,7 +1356,7 @@ $$;
 -- Name: FUNCTION apply_cluster_update(p_external_job_id text, p_update jsonb, p_expected_job_id uuid, p_from_poll boolean); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.apply_cluster_update(p_external_job_id text, p_update jsonb, p_expected_job_id uuid, p_from_poll boolean) IS 'Applies one normalised cluster report {status, sequence?, progress, gpu_seconds, examples?, metrics, checkpoints, artifacts?, final_metrics?, error?} about cluster job p_external_job_id: usage, metrics, checkpoints, progress and status through the state machine, idempotently. p_expected_job_id: refuse (job_mismatch) if the cluster job belongs to another job. p_from_poll: also releases the poll lease and advances the poll cursor. Returns {outcome: applied|stale|inactive|unknown_job|job_mismatch, job_id, status_before, status, metrics_written, checkpoints_written, delivered, model_card_pending}.';
+COMMENT ON FUNCTION private.apply_cluster_update(p_external_job_id text, p_update jsonb, p_expected_job_id uuid, p_from_poll boolean) IS 'Applies one normalised cluster report {status, sequence?, progress, gpu_seconds, examples?, metrics, checkpoints, artifacts?, final_metrics?, error?, early_stopping?} about cluster job p_external_job_id: usage, metrics, checkpoints, progress, early stopping and status through the state machine, idempotently. p_expected_job_id: refuse (job_mismatch) if the cluster job belongs to another job. p_from_poll: also releases the poll lease and advances the poll cursor. Returns {outcome: applied|stale|inactive|unknown_job|job_mismatch, job_id, status_before, status, metrics_written, checkpoints_written, delivered, model_card_pending}.';
 
 --
 -- Name: apply_webhook_event(text, text, text, jsonb, uuid); Type: FUNCTION; Schema: private; Owner: -
@@ -1613,7 +1637,13 @@ declare
   v_cfg jsonb := coalesce(p_config, '{}'::jsonb);
   v_out jsonb;
 begin
-  v_out := case v_code
+  v_out := case
+    -- Out of memory loading the model (the cluster's user error at step 0): no batch size helps.
+    when v_code = 'oom' and (v_category = 'user' or (p_error ->> 'step' = '0' and not v_retryable)) then
+      jsonb_build_object('code', 'LT408', 'kind', 'user', 'retryable', false,
+      'message', format('The base model does not fit in the GPUs'' memory: %s', v_msg),
+      'hint', 'Set "quantization": "4bit" in the configuration (QLoRA: about a quarter of the weight memory), or pick a smaller base model.')
+  else case v_code
     when 'oom' then jsonb_build_object('code', 'LT401', 'kind', 'system', 'retryable', v_retryable,
       'message', format('The GPU ran out of memory at step %s (batch_size %s, max_seq_length %s, LoRA rank %s)',
         v_step, coalesce(v_cfg ->> 'batch_size', '?'), coalesce(v_cfg ->> 'max_seq_length', '?'), coalesce(v_cfg #>> '{lora,rank}', '?')),
@@ -1643,7 +1673,7 @@ begin
       'message', format('The GPU cluster reported "%s" at step %s: %s', v_code, v_step, v_msg),
       'hint', case when v_category = 'user' then 'Change the job or its data as the message says and start a new job.'
                    else 'Not caused by the job; retry it later.' end)
-  end;
+  end end;
   return v_out || jsonb_build_object('details', jsonb_build_object('cluster_error', p_error));
 end;
 $$;
@@ -1652,7 +1682,7 @@ $$;
 -- Name: FUNCTION cluster_failure(p_error jsonb, p_config jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.cluster_failure(p_error jsonb, p_config jsonb) IS 'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}, naming the configuration values an out-of-memory failure depends on.';
+COMMENT ON FUNCTION private.cluster_failure(p_error jsonb, p_config jsonb) IS 'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}: an out-of-memory failure while training names the configuration values it depends on (LT401), one loading the model asks for 4-bit quantization (LT408).';
 
 --
 -- Name: cluster_gpu_type(text); Type: FUNCTION; Schema: private; Owner: -
@@ -2720,6 +2750,41 @@ $$;
 COMMENT ON FUNCTION private.dispatch_sweep() IS 'Sends a dispatch message for every job queued (or dispatching with an expired lease) for longer than dispatch_sweep_after_seconds that has none in training_dispatch, with a dispatch.requeued event; returns how many.';
 
 --
+-- Name: early_stopping_event(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.early_stopping_event(p_job_id uuid, p_early_stopping jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_job public.training_jobs;
+  v_ckpt uuid;
+begin
+  if not coalesce((p_early_stopping ->> 'stopped_early')::boolean, false) then
+    return;
+  end if;
+  select * into v_job from public.training_jobs j where j.id = p_job_id;
+  select k.id into v_ckpt from public.checkpoints k
+   where k.job_id = p_job_id and k.metrics ->> 'name' = p_early_stopping ->> 'best_checkpoint'
+   order by k.step desc limit 1;
+  perform private.monitor_event(p_job_id, 'info', 'training.stopped_early',
+    format('Training stopped early at step %s of %s: eval loss did not improve for %s evaluations in a row. Best eval loss %s at step %s; best checkpoint %s',
+      coalesce(v_job.current_step::text, '?'), coalesce(v_job.total_steps::text, '?'), coalesce(p_early_stopping ->> 'patience', '?'),
+      coalesce(p_early_stopping ->> 'best_eval_loss', 'n/a'), coalesce(p_early_stopping ->> 'best_step', 'n/a'),
+      coalesce(p_early_stopping ->> 'best_checkpoint', 'none saved')),
+    p_early_stopping || jsonb_build_object('step', v_job.current_step, 'total_steps', v_job.total_steps,
+      'best_checkpoint_id', v_ckpt));
+end;
+$$;
+
+--
+-- Name: FUNCTION early_stopping_event(p_job_id uuid, p_early_stopping jsonb); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.early_stopping_event(p_job_id uuid, p_early_stopping jsonb) IS 'Writes the training.stopped_early event (step, total steps, patience, best step, eval loss and checkpoint) when p_early_stopping says the run stopped early; called once per run, when the cluster reports success.';
+
+--
 -- Name: end_run(uuid, jsonb, text); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -3148,7 +3213,7 @@ CREATE FUNCTION private.model_card_data(p_job_id uuid) RETURNS jsonb
     'job', jsonb_build_object('id', j.id, 'user_id', j.user_id, 'name', j.name, 'suffix', j.suffix,
       'status', j.status, 'created_at', j.created_at, 'started_at', j.started_at, 'finished_at', j.finished_at,
       'runs', j.attempt_count, 'parent_job_id', j.parent_job_id, 'resume_from_checkpoint_id', j.resume_from_checkpoint_id,
-      'total_steps', j.total_steps, 'current_epoch', j.current_epoch),
+      'total_steps', j.total_steps, 'current_step', j.current_step, 'current_epoch', j.current_epoch),
     'base_model', jsonb_build_object('id', b.id, 'display_name', b.display_name, 'hf_repo', b.hf_repo,
       'family', b.family, 'parameter_count', b.parameter_count, 'gpu_type', b.gpu_type, 'gpu_count', b.gpu_count),
     'config', j.config,
@@ -3159,6 +3224,7 @@ CREATE FUNCTION private.model_card_data(p_job_id uuid) RETURNS jsonb
     'min_train_loss', (select min(m.train_loss) from public.metrics_points m where m.job_id = j.id),
     'min_eval_loss', (select min(m.eval_loss) from public.metrics_points m where m.job_id = j.id),
     'best_checkpoint', private.best_checkpoint(j.id),
+    'early_stopping', j.early_stopping,
     'checkpoints', (select count(*) from public.checkpoints k where k.job_id = j.id),
     'cost', jsonb_build_object('gpu_seconds', j.actual_gpu_seconds, 'amount', j.actual_cost, 'currency', j.currency,
       'estimated_amount', j.estimated_cost, 'price_per_gpu_hour', b.price_per_gpu_hour),
@@ -3175,7 +3241,7 @@ $$;
 -- Name: FUNCTION model_card_data(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.model_card_data(p_job_id uuid) IS 'Everything the model card shows for a job: job, base model, resolved config, dataset and its statistics, final and best metrics, best checkpoint, cost and the delivered artifacts.';
+COMMENT ON FUNCTION private.model_card_data(p_job_id uuid) IS 'Everything the model card shows for a job: job, base model, resolved config, dataset and its statistics, final and best metrics, best checkpoint, early-stopping outcome, cost and the delivered artifacts.';
 
 --
 -- Name: model_card_done(uuid, text); Type: FUNCTION; Schema: private; Owner: -
@@ -4568,14 +4634,19 @@ begin
     'name', new.name,
     'status', new.status,
     'base_model_id', new.base_model_id,
-    'message', case new.status
-      when 'succeeded' then format('Training finished: %s steps; the adapter is ready to download', coalesce(new.current_step, 0))
-      when 'cancelled' then 'Training was cancelled'
+    'message', case
+      when new.status = 'succeeded' and (new.early_stopping ->> 'stopped_early')::boolean then
+        format('Training stopped early at step %s of %s (eval loss stopped improving; best %s at step %s); the adapter is ready to download',
+          coalesce(new.current_step, 0), coalesce(new.total_steps::text, '?'),
+          coalesce(new.early_stopping ->> 'best_eval_loss', 'n/a'), coalesce(new.early_stopping ->> 'best_step', 'n/a'))
+      when new.status = 'succeeded' then format('Training finished: %s steps; the adapter is ready to download', coalesce(new.current_step, 0))
+      when new.status = 'cancelled' then 'Training was cancelled'
       else new.error ->> 'message' end,
     'error', new.error,
     'actual_cost', new.actual_cost,
     'currency', new.currency,
     'best_checkpoint', v_best,
+    'early_stopping', case when new.status = 'succeeded' then new.early_stopping end,
     'finished_at', new.finished_at)));
   return null;
 end;
@@ -4585,7 +4656,7 @@ $$;
 -- Name: FUNCTION tg_training_jobs__notify_finished(); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.tg_training_jobs__notify_finished() IS 'Trigger: one notification (kind job.succeeded, job.failed, job.cancelled or job.timed_out) when a job enters a terminal status, with its message, error, cost and best checkpoint.';
+COMMENT ON FUNCTION private.tg_training_jobs__notify_finished() IS 'Trigger: one notification (kind job.succeeded, job.failed, job.cancelled or job.timed_out) when a job enters a terminal status, with its message, error, cost, best checkpoint and, for a success, the early-stopping outcome (the message says when training stopped early).';
 
 --
 -- Name: tg_training_jobs__record_status_event(); Type: FUNCTION; Schema: private; Owner: -
@@ -9489,6 +9560,12 @@ REVOKE ALL ON FUNCTION private.dispatch_save_request(p_job_id uuid, p_request js
 --
 
 REVOKE ALL ON FUNCTION private.dispatch_sweep() FROM PUBLIC;
+
+--
+-- Name: FUNCTION early_stopping_event(p_job_id uuid, p_early_stopping jsonb); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.early_stopping_event(p_job_id uuid, p_early_stopping jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION end_run(p_job_id uuid, p_failure jsonb, p_stop_reason text); Type: ACL; Schema: private; Owner: -

@@ -452,6 +452,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
@@ -488,6 +489,7 @@ export type Database = {
           dataset_id: string
           deleted_at?: string | null
           dispatch_attempts?: number
+          early_stopping?: Json | null
           error?: Json | null
           estimated_cost?: number | null
           estimated_finish_at?: string | null
@@ -524,6 +526,7 @@ export type Database = {
           dataset_id?: string
           deleted_at?: string | null
           dispatch_attempts?: number
+          early_stopping?: Json | null
           error?: Json | null
           estimated_cost?: number | null
           estimated_finish_at?: string | null
@@ -605,6 +608,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
@@ -660,6 +664,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null
@@ -732,6 +737,7 @@ export type Database = {
           dataset_id: string
           deleted_at: string | null
           dispatch_attempts: number
+          early_stopping: Json | null
           error: Json | null
           estimated_cost: number | null
           estimated_finish_at: string | null

@@ -12,6 +12,7 @@ import type { Queryable } from "./db.ts";
 import type {
   Artifact,
   Checkpoint,
+  EarlyStopping,
   GpuWebhookEvent,
   Job,
   JobError,
@@ -33,6 +34,8 @@ export type ClusterUpdate = {
   artifacts?: Artifact[];
   final_metrics?: MetricPoint | null;
   error?: JobError | null;
+  /** The cluster's early-stopping state (poll snapshots; `job.succeeded` events); absent or null: not reported. */
+  early_stopping?: EarlyStopping | null;
 };
 
 /** What applying an update did. */
@@ -59,6 +62,7 @@ export function updateFromJob(job: Job): ClusterUpdate {
     checkpoints: job.checkpoints,
     artifacts: job.status === "succeeded" ? job.artifacts : undefined,
     error: job.error,
+    early_stopping: job.early_stopping ?? null,
   };
 }
 
@@ -81,7 +85,12 @@ export function updateFromEvent(event: GpuWebhookEvent): ClusterUpdate {
     case "job.checkpoint":
       return { ...base, checkpoints: [event.data.checkpoint] };
     case "job.succeeded":
-      return { ...base, artifacts: event.data.artifacts, final_metrics: event.data.final_metrics };
+      return {
+        ...base,
+        artifacts: event.data.artifacts,
+        final_metrics: event.data.final_metrics,
+        early_stopping: event.data.early_stopping ?? null,
+      };
     case "job.failed":
       return { ...base, error: event.data.error };
     case "job.cancelled":

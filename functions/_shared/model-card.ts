@@ -2,8 +2,9 @@
  * The model card of a trained adapter: a Hugging Face style README.md
  * (YAML front matter for the Hub, then Markdown) rendered from
  * `private.model_card_data(job_id)`: base model, configuration, dataset
- * statistics, final and best metrics, cost and the delivered files, plus how
- * to load the adapter with PEFT. Pure: data in, text out (Deno and Node).
+ * statistics, final and best metrics, early stopping, cost and the delivered
+ * files, plus how to load the adapter with PEFT. Pure: data in, text out
+ * (Deno and Node).
  */
 
 /** What `private.model_card_data()` returns (every field may be missing or null). */
@@ -11,7 +12,7 @@ export type ModelCardData = {
   job: {
     id: string; user_id: string; name?: string | null; suffix?: string | null; finished_at?: string | null;
     started_at?: string | null; runs?: number | null; parent_job_id?: string | null; total_steps?: number | null;
-    current_epoch?: number | null;
+    current_step?: number | null; current_epoch?: number | null;
   };
   base_model: { id: string; display_name?: string; hf_repo: string; parameter_count?: number; gpu_type?: string; gpu_count?: number };
   config?: Record<string, unknown> | null;
@@ -24,6 +25,11 @@ export type ModelCardData = {
   min_eval_loss?: number | null;
   best_checkpoint?: { step?: number; eval_loss?: number | null; train_loss?: number | null; name?: string | null } | null;
   checkpoints?: number | null;
+  /** `training_jobs.early_stopping`: the cluster's early-stopping outcome, null without early stopping. */
+  early_stopping?: {
+    patience?: number | null; stopped_early?: boolean; best_step?: number | null; best_eval_loss?: number | null;
+    best_checkpoint?: string | null;
+  } | null;
   cost?: {
     gpu_seconds?: number | string | null; amount?: number | string | null; currency?: string | null;
     estimated_amount?: number | string | null; price_per_gpu_hour?: number | string | null;
@@ -79,6 +85,16 @@ function datasetLines(d: NonNullable<ModelCardData["dataset"]>, modelId: string)
   ];
 }
 
+function earlyStoppingLine(es: NonNullable<ModelCardData["early_stopping"]>, job: ModelCardData["job"], steps: unknown): string {
+  const best = es.best_step === null || es.best_step === undefined
+    ? "no evaluation"
+    : `best eval loss ${fmt(es.best_eval_loss)} at step ${fmt(es.best_step)}` +
+      (es.best_checkpoint ? `, best checkpoint ${es.best_checkpoint}` : "");
+  return es.stopped_early
+    ? `- Early stopping (patience ${fmt(es.patience)}): stopped at step ${fmt(steps)} of ${fmt(job.total_steps)}; ${best}. The adapter is the model at the last step trained`
+    : `- Early stopping (patience ${fmt(es.patience)}): did not trigger; ${best}`;
+}
+
 /** Render README.md for a succeeded job. */
 export function renderModelCard(data: ModelCardData): string {
   const { job, base_model: base } = data;
@@ -122,6 +138,7 @@ export function renderModelCard(data: ModelCardData): string {
     `- Steps: ${fmt(fm.step ?? job.total_steps)}${job.current_epoch ? `, epochs: ${fmt(job.current_epoch, 2)}` : ""}`,
     `- Final train loss: ${fmt(fm.train_loss)}; final eval loss: ${fmt(fm.eval_loss)}`,
     `- Lowest train loss: ${fmt(data.min_train_loss)}; lowest eval loss: ${fmt(data.min_eval_loss)}`,
+    ...(data.early_stopping ? [earlyStoppingLine(data.early_stopping, job, job.current_step ?? fm.step)] : []),
     best
       ? `- Best checkpoint: ${best.name ?? `step ${best.step}`} (step ${fmt(best.step)}, eval loss ${fmt(best.eval_loss)}) of ${fmt(data.checkpoints)}`
       : `- Checkpoints: ${fmt(data.checkpoints)} (none with an eval loss)`,

@@ -127,6 +127,22 @@ describe("applying cluster updates", () => {
     expect(note.rows[0].payload.error.code).toBe("LT403");
   });
 
+  it("a model too big for the GPUs fails at once as the user's (LT408), asking for 4-bit quantization, not a smaller batch", async () => {
+    const j = await running();
+    await send(event("job.failed", j.externalJobId, { sequence: 1 }, {
+      error: {
+        code: "oom", retryable: false, category: "user", step: 0,
+        message: 'CUDA out of memory loading the model: bf16 weights need about 170 GB per GPU, a A100-80GB has 80 GB; use quantization "4bit" or more GPUs',
+      },
+    }));
+    const row = await job(db, j.jobId);
+    expect(row.status).toBe("failed");
+    expect(row.attempt_count).toBe(1);
+    expect(row.error).toMatchObject({ code: "LT408", kind: "user", retryable: false, message: expect.stringContaining("170 GB per GPU") });
+    expect(row.error!.hint).toMatch(/"quantization": "4bit"/);
+    expect(row.error!.hint).not.toMatch(/batch_size/);
+  });
+
   it("an out-of-memory failure is retried automatically up to auto_retry_max, then fails naming the settings to change", async () => {
     const j = await running();
     let ext = j.externalJobId;

@@ -260,7 +260,9 @@ create trigger _360_copy_resumed_history
 comment on trigger _360_copy_resumed_history on public.training_jobs is
   'Copies the parent''s loss curve up to the checkpoint into a job continued from it.';
 
--- 6. The cluster no longer has the checkpoint.
+-- 6. The cluster no longer has the checkpoint (LT414); and a model that does not fit in
+--    the GPUs' memory at load time is the user's to fix with 4-bit quantization (LT408),
+--    not a batch-size problem retried as a system failure (LT401).
 create or replace function private.cluster_failure(p_error jsonb, p_config jsonb default '{}'::jsonb)
 returns jsonb
 language plpgsql
@@ -276,7 +278,13 @@ declare
   v_cfg jsonb := coalesce(p_config, '{}'::jsonb);
   v_out jsonb;
 begin
-  v_out := case v_code
+  v_out := case
+    -- Out of memory loading the model (the cluster's user error at step 0): no batch size helps.
+    when v_code = 'oom' and (v_category = 'user' or (p_error ->> 'step' = '0' and not v_retryable)) then
+      jsonb_build_object('code', 'LT408', 'kind', 'user', 'retryable', false,
+      'message', format('The base model does not fit in the GPUs'' memory: %s', v_msg),
+      'hint', 'Set "quantization": "4bit" in the configuration (QLoRA: about a quarter of the weight memory), or pick a smaller base model.')
+  else case v_code
     when 'oom' then jsonb_build_object('code', 'LT401', 'kind', 'system', 'retryable', v_retryable,
       'message', format('The GPU ran out of memory at step %s (batch_size %s, max_seq_length %s, LoRA rank %s)',
         v_step, coalesce(v_cfg ->> 'batch_size', '?'), coalesce(v_cfg ->> 'max_seq_length', '?'), coalesce(v_cfg #>> '{lora,rank}', '?')),
@@ -306,9 +314,9 @@ begin
       'message', format('The GPU cluster reported "%s" at step %s: %s', v_code, v_step, v_msg),
       'hint', case when v_category = 'user' then 'Change the job or its data as the message says and start a new job.'
                    else 'Not caused by the job; retry it later.' end)
-  end;
+  end end;
   return v_out || jsonb_build_object('details', jsonb_build_object('cluster_error', p_error));
 end;
 $$;
 comment on function private.cluster_failure(jsonb, jsonb) is
-  'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}, naming the configuration values an out-of-memory failure depends on.';
+  'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}: an out-of-memory failure while training names the configuration values it depends on (LT401), one loading the model asks for 4-bit quantization (LT408).';
