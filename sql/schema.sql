@@ -1757,7 +1757,7 @@ CREATE FUNCTION private.cluster_job_config(p_job_id uuid) RETURNS jsonb
     'validation', case when c #> '{validation,split_fraction}' is not null
                        then jsonb_build_object('split_fraction', (c #>> '{validation,split_fraction}')::numeric) end,
     'early_stopping_patience', (c ->> 'early_stopping_patience')::integer,
-    'expected_tokens_per_second', b.throughput_tokens_per_second,
+    'expected_tokens_per_second', private.training_throughput(b.throughput_tokens_per_second, c),
     'gpu_type', private.cluster_gpu_type(b.gpu_type),
     'gpu_count', b.gpu_count))
   from public.training_jobs j
@@ -1770,7 +1770,7 @@ $$;
 -- Name: FUNCTION cluster_job_config(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.cluster_job_config(p_job_id uuid) IS 'The GPU cluster TrainingConfig (gpu-cluster/openapi.yaml) of a job: its resolved config in PEFT names, warmup_steps from warmup_ratio and total_steps, quantization, a validation split, early stopping, lr_scheduler_num_cycles = epochs for cosine_with_restarts, the catalog throughput and GPUs. A validation dataset''s signed URL is added by the dispatch worker.';
+COMMENT ON FUNCTION private.cluster_job_config(p_job_id uuid) IS 'The GPU cluster TrainingConfig (gpu-cluster/openapi.yaml) of a job: its resolved config in PEFT names, warmup_steps from warmup_ratio and total_steps, quantization, a validation split, early stopping, lr_scheduler_num_cycles = epochs for cosine_with_restarts, the catalog throughput (times qlora_throughput_factor for 4-bit runs, as the estimate) and GPUs. A validation dataset''s signed URL is added by the dispatch worker.';
 
 --
 -- Name: cluster_resume_from(uuid); Type: FUNCTION; Schema: private; Owner: -
@@ -5524,7 +5524,8 @@ declare
   v_wall numeric;
   v_gpu_seconds numeric;
 begin
-  select b.throughput_tokens_per_second, b.gpu_type, b.gpu_count, b.price_per_gpu_hour, b.currency
+  select private.training_throughput(b.throughput_tokens_per_second, p_config) as throughput_tokens_per_second,
+         b.gpu_type, b.gpu_count, b.price_per_gpu_hour, b.currency
     into m from public.base_models b where b.id = p_base_model_id;
   if not found or p_config is null then
     return null;
@@ -5578,7 +5579,7 @@ $$;
 -- Name: FUNCTION training_estimate(p_base_model_id text, p_config jsonb, p_stats jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.training_estimate(p_base_model_id text, p_config jsonb, p_stats jsonb, p_now timestamp with time zone) IS 'Estimate of a run of a resolved configuration on a dataset with statistics p_stats: tokens, steps, GPU time, cost and finish time (arithmetic in the migration header and docs/jobs.md); null without token statistics.';
+COMMENT ON FUNCTION private.training_estimate(p_base_model_id text, p_config jsonb, p_stats jsonb, p_now timestamp with time zone) IS 'Estimate of a run of a resolved configuration on a dataset with statistics p_stats: tokens, steps, GPU time, cost and finish time at the catalog throughput (times qlora_throughput_factor for 4-bit runs; arithmetic in docs/jobs.md); null without token statistics.';
 
 --
 -- Name: training_job_quota_errors(uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -5748,6 +5749,25 @@ $$;
 --
 
 COMMENT ON FUNCTION private.training_run_size(p_base_model_id text, p_config jsonb, p_stats jsonb) IS 'Size of a run of a resolved configuration on a dataset: the token figures plus train_examples, validation_examples, total_steps = ceil(train_examples x epochs / (batch_size x gradient_accumulation_steps)) and warmup_steps = ceil(total_steps x warmup_ratio); counts are null without statistics.';
+
+--
+-- Name: training_throughput(numeric, jsonb); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select case when p_config ->> 'quantization' = '4bit'
+              then round(p_catalog_tokens_per_second * private.job_setting('qlora_throughput_factor'), 3)
+              else p_catalog_tokens_per_second end
+$$;
+
+--
+-- Name: FUNCTION training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb) IS 'Tokens per second a run of a resolved configuration trains at: the catalog throughput, times qlora_throughput_factor for quantization "4bit".';
 
 --
 -- Name: cancel_training_job(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -10059,6 +10079,12 @@ REVOKE ALL ON FUNCTION private.training_jobs_user_lock(p_user_id uuid) FROM PUBL
 --
 
 REVOKE ALL ON FUNCTION private.training_run_size(p_base_model_id text, p_config jsonb, p_stats jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION cancel_training_job(job_id uuid); Type: ACL; Schema: public; Owner: -

@@ -47,6 +47,9 @@ describe("training options on the GPU cluster", () => {
       validation: { split_fraction: 0.1 }, early_stopping_patience: 2, warmup_steps: 7, eval_every_steps: 12,
     });
     expect(cluster).toMatchObject({ examples: 45, validation_examples: 5 });
+    // The speed the estimate assumed for a 4-bit run, not the catalog's bf16 figure.
+    const catalog = (await db.query<{ t: number }>("select throughput_tokens_per_second::float8 as t from public.base_models where id = $1", [LLAMA])).rows[0]!.t;
+    expect(cluster.config.expected_tokens_per_second).toBeCloseTo(catalog * 0.8, 3);
   });
 
   it("a validation dataset is sent as its own signed URL, which the cluster downloads", async () => {

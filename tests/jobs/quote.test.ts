@@ -68,6 +68,15 @@ describe("quote_training_job()", () => {
     expect(q.estimate).toMatchObject({ training_seconds: 284.444, wall_seconds: 884.444, gpu_count: 4, gpu_seconds: 3537.776, cost: 2.9383 });
   });
 
+  it("prices a 4-bit (QLoRA) run at qlora_throughput_factor (0.8) of the catalog throughput", async () => {
+    const q = await quote({ model: "llama-3.3-70b-instruct", config: { epochs: 1, max_seq_length: 2048, quantization: "4bit" } });
+    // 512,000 tokens / (1,800 x 0.8 = 1,440 tok/s) = 355.556 s; + 600 = 955.556 s wall; x 4 GPUs = 3822.224 GPU-s;
+    // 3822.224 / 3600 x 2.99 = 3.1746 USD (bf16: 2.9383 USD, above).
+    expect(q.estimate).toMatchObject({
+      throughput_tokens_per_second: 1440, training_seconds: 355.556, wall_seconds: 955.556, gpu_seconds: 3822.224, cost: 3.1746,
+    });
+  });
+
   it("creates nothing", async () => {
     const before = await db.query("select count(*)::int as n from public.training_jobs where user_id = $1", [user.id]);
     await quote({});
