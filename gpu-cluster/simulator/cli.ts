@@ -1,7 +1,7 @@
 /**
  * Run the GPU cluster SIMULATOR on its own:
  *
- *   GPU_CLUSTER_API_KEY=dev-key GPU_CLUSTER_WEBHOOK_SECRET=whsec_... \
+ *   GPU_CLUSTER_API_KEY=dev-key GPU_WEBHOOK_SECRET=whsec_... \
  *     npx tsx gpu-cluster/simulator/cli.ts
  *
  * Optional: GPU_SIMULATOR_PORT (default 54330), GPU_SIMULATOR_TIME_SCALE
@@ -13,7 +13,8 @@ import { startGpuSimulator } from "./index.ts";
 
 const Env = z.object({
   GPU_CLUSTER_API_KEY: z.string().min(1),
-  GPU_CLUSTER_WEBHOOK_SECRET: z.string().startsWith("whsec_"),
+  /** The secret the backend verifies callbacks with (the same name as its own setting). */
+  GPU_WEBHOOK_SECRET: z.string().startsWith("whsec_"),
   GPU_SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(54330),
   GPU_SIMULATOR_TIME_SCALE: z.coerce.number().positive().default(600),
   GPU_SIMULATOR_FAULTS: z
@@ -31,7 +32,7 @@ const env = parsed.data;
 const sim = await startGpuSimulator({
   port: env.GPU_SIMULATOR_PORT,
   apiKey: env.GPU_CLUSTER_API_KEY,
-  webhookSecret: env.GPU_CLUSTER_WEBHOOK_SECRET,
+  webhookSecret: env.GPU_WEBHOOK_SECRET,
   timeScale: env.GPU_SIMULATOR_TIME_SCALE,
   faults: env.GPU_SIMULATOR_FAULTS ?? {},
   log: (m) => console.log(`[gpu-simulator] ${m}`),
