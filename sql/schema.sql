@@ -3699,12 +3699,14 @@ CREATE FUNCTION private.resume_point(p_job_id uuid) RETURNS jsonb
            'external_job_id', k.external_job_id)
     from public.training_jobs j
     join lateral (
-      (select c.* from public.checkpoints c
-        where c.job_id = j.id and c.external_job_id is not null and c.metrics ? 'name'
-        order by c.step desc limit 1)
-      union all
-      (select c.* from public.checkpoints c where c.id = j.resume_from_checkpoint_id)
-      limit 1
+      select x.*
+        from ((select c.*, 1 as preference from public.checkpoints c
+                where c.job_id = j.id and c.external_job_id is not null and c.metrics ? 'name'
+                order by c.step desc limit 1)
+              union all
+              select c.*, 2 from public.checkpoints c where c.id = j.resume_from_checkpoint_id) as x
+       order by x.preference
+       limit 1
     ) k on true
    where j.id = p_job_id
 $$;

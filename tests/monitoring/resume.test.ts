@@ -44,6 +44,8 @@ describe("continuing from checkpoints", () => {
     asUser(w.db, user, (c) => c.query<{ id: string; total_steps: number }>(
       "select id, total_steps from public.retry_training_job(job_id => $1, checkpoint_id => $2, config => $3::jsonb)",
       [jobId, checkpointId, JSON.stringify(config)]), { commit: true }).then((r) => r.rows[0]!);
+  const resumePoint = async (jobId: string) =>
+    (await w.db.query<{ r: Record<string, unknown> }>("select private.resume_point($1) as r", [jobId])).rows[0]!.r;
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   it("an automatic retry continues from the failed run's last checkpoint and bills only the steps it trains", async () => {
@@ -102,6 +104,8 @@ describe("continuing from checkpoints", () => {
       [child.id, retried]);
     expect(same.rows[0]!.n).toBe(60);
     expect(await job(w.db, child.id)).toMatchObject({ attempt_count: 1, current_step: 120 });
+    // A further run of the child would continue from its own latest checkpoint, not the parent's.
+    expect(await resumePoint(child.id)).toMatchObject({ job_id: child.id, step: 120, external_job_id: run!.id });
   });
 
   it("refuses, when the job is created, a checkpoint it cannot continue from, and creates nothing", async () => {
@@ -131,5 +135,7 @@ describe("continuing from checkpoints", () => {
     expect(row.error).toMatchObject({ code: "LT414", kind: "system", message: expect.stringContaining("checkpoint-30") });
     expect(row.error!.hint).toContain("retry_training_job");
     expect(runsOf(child.id).map((r) => r.error?.code)).toEqual(["checkpoint_unavailable"]);
+    // With no checkpoint of its own, the child's next run would start from the parent's.
+    expect(await resumePoint(child.id)).toMatchObject({ id: gone.id, job_id: retried, step: 30, external_job_id: "job_expired" });
   });
 });
