@@ -173,9 +173,9 @@ async function steps(c: pg.Client, dbUrl: string, p: LoadPlan, log: (m: string) 
         estimated_cost, actual_gpu_seconds, actual_cost, attempt_count, dispatch_attempts, status_changed_at, started_at,
         finished_at, created_at, updated_at, deleted_at)
       select id, user_id, dataset_id, 'llama-3.1-8b-instruct', 'Support bot v' || k, 'support-v' || k,
-             '{"epochs": 3, "lora_rank": 16}',
-             '{"epochs": 3, "learning_rate": 0.0002, "batch_size": 8, "gradient_accumulation_steps": 2, "warmup_ratio": 0.03, "max_seq_length": 4096, "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "seed": 42}',
-             st, case when st in ('failed', 'timed_out') then '{"code": "LT401", "message": "CUDA out of memory", "kind": "user"}'::jsonb end,
+             '{"epochs": 3}',
+             '{"epochs": 3, "learning_rate": 0.0002, "batch_size": 8, "gradient_accumulation_steps": 2, "warmup_ratio": 0.03, "max_seq_length": 4096, "lr_scheduler": "cosine", "quantization": "none", "seed": 42, "lora": {"rank": 16, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "use_rslora": false, "use_dora": false}}',
+             st, case when st in ('failed', 'timed_out') then '{"code": "LT401", "message": "The GPU ran out of memory at step 42", "kind": "system"}'::jsonb end,
              case when st <> 'queued' then 'gpu-' || replace(id::text, '-', '') end,
              case when st <> 'queued' then greatest(npoints, 1) end, greatest(npoints, 100), 3,
              case when st = 'succeeded' then 100 when st = 'queued' then 0 else 42 end,

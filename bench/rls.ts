@@ -24,12 +24,8 @@
  * Prints p50/p95/p99 of the statement and of the whole request, the ratio to
  * the baseline, and EXPLAIN (ANALYZE, BUFFERS) of each statement once.
  */
-import { rmSync } from "node:fs";
 import os from "node:os";
-import { resolve } from "node:path";
 import pg from "pg";
-import { PROJECT_ROOT } from "../stack/config.ts";
-import type { StackHandle } from "../stack/index.ts";
 import { startThrowawayStack } from "../stack/throwaway.ts";
 import { load, picks, planLoad, type Picks } from "./rls-load.ts";
 import { answer, CURVE_RPC_SQL, CURVE_SQL, explain, listJobsSql, request, type Timing, type Variant } from "./rls-queries.ts";
@@ -132,27 +128,12 @@ function report(sc: Scenario, timings: Map<string, Timing[]>): void {
 const summarise = (plan: string[]) =>
   plan.filter((l) => /->|Scan|Index|Filter|Buffers|Execution Time|InitPlan|Sort|Limit|Rows Removed/.test(l) && !/^\s*Planning:?$/.test(l));
 
-/** Free ports are picked before they are bound; on a busy machine another process can take one first. */
-async function startStackRetrying(): Promise<StackHandle> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startThrowawayStack("bench");
-    } catch (err) {
-      if (attempt >= 3 || !String((err as Error).message).includes("EADDRINUSE")) {
-        rmSync(resolve(PROJECT_ROOT, `.stack-bench-${process.pid}`), { recursive: true, force: true });
-        throw err;
-      }
-      console.log(`stack start: ${(err as Error).message}; retrying`);
-    }
-  }
-}
-
 async function main(): Promise<void> {
   const plan = planLoad(sizes);
   console.log(`# RLS benchmark: ${sizes.users} users, ${sizes.jobs} jobs, ${sizes.points} metrics points, ${ITERATIONS} requests per variant`);
   console.log(`machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; load average (1/5/15 min) at start: ${loadavg()}`);
   const t0 = performance.now();
-  const stack = await startStackRetrying();
+  const stack = await startThrowawayStack("bench", { log: (m) => { if (m.startsWith("stack start:")) console.log(m); } });
   // Ctrl-C or a kill must not leave a 3 GB cluster running.
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => void stack.stop().finally(() => process.exit(130)));

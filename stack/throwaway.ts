@@ -20,21 +20,37 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start a fresh ephemeral stack; `stop()` also removes its folder. */
+/**
+ * Start a fresh ephemeral stack; `stop()` also removes its folder. Free ports
+ * are picked before they are bound, so on a busy machine another process can
+ * take one first: then the start (which stops whatever it had started) is
+ * tried again on new ports, up to three times.
+ */
 export async function startThrowawayStack(purpose: string, opts: StartOptions = {}): Promise<StackHandle> {
   const dir = resolve(PROJECT_ROOT, `.stack-${purpose}-${process.pid}`);
-  const config = loadStackConfig({
-    ...process.env,
-    STACK_DIR: dir,
-    STACK_DB_PORT: String(await freePort()),
-    STACK_API_PORT: String(await freePort()),
-    STACK_GPU_PORT: String(await freePort()),
-  });
-  const handle = await startStack(config, { fresh: true, ephemeral: true, ...opts });
+  let handle: StackHandle | undefined;
+  for (let attempt = 1; handle === undefined; attempt++) {
+    const config = loadStackConfig({
+      ...process.env,
+      STACK_DIR: dir,
+      STACK_DB_PORT: String(await freePort()),
+      STACK_API_PORT: String(await freePort()),
+      STACK_GPU_PORT: String(await freePort()),
+    });
+    try {
+      handle = await startStack(config, { fresh: true, ephemeral: true, ...opts });
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes("EADDRINUSE")) {
+        rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      opts.log?.(`stack start: ${(err as Error).message.split("\n")[0]}; retrying on other ports`);
+    }
+  }
   return {
     ...handle,
     stop: async () => {
-      await handle.stop();
+      await handle!.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
