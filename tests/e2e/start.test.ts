@@ -34,6 +34,7 @@ describe("npm start", () => {
       STACK_DB_PORT: String(await freePort()),
       STACK_API_PORT: String(await freePort()),
       STACK_GPU_PORT: String(await freePort()),
+      STACK_REST_PORT: String(await freePort()),
     };
     const proc = spawn("npm", ["start", "--", "--once", "--time-scale", "8", "--timeout", "240"], {
       cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true,
