@@ -47,6 +47,7 @@ describe("npm start", () => {
     expect(code, out).toBe(0);
 
     for (const line of [
+      /• postgrest: starting on 127\.0\.0\.1:\d+/,
       /✔ Stack ready in [\d.]+ s/,
       /✔ Signed in as demo@helio\.example/,
       /✔ Uploaded 260 KiB to lora-datasets\/.+\/customer-support\.jsonl with supabase-js/,
