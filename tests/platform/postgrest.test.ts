@@ -7,7 +7,10 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startApiServer } from "../../stack/api-server.ts";
 import { postgrestBinary, POSTGREST_VERSION } from "../../stack/postgrest.ts";
+import { createRestGateway } from "../../stack/rest-gateway.ts";
+import { freePort } from "../../stack/throwaway.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
@@ -88,6 +91,20 @@ describe("PostgREST at /rest/v1", () => {
       });
       expect(res.status).toBe(200);
       expect(((await res.json()) as unknown[]).length).toBe(3);
+    });
+
+    it("answers 502 with Kong's message when PostgREST is not reachable", async () => {
+      const [gatewayPort, nothingThere] = [await freePort(), await freePort()];
+      const api = await startApiServer(gatewayPort, {
+        "/rest/v1": createRestGateway({ upstream: `http://127.0.0.1:${nothingThere}`, apiKeys: ["key"] }),
+      });
+      try {
+        const res = await fetch(`http://127.0.0.1:${gatewayPort}/rest/v1/datasets`, { headers: { apikey: "key" } });
+        expect(res.status).toBe(502);
+        expect(await res.json()).toEqual({ message: "An invalid response was received from the upstream server" });
+      } finally {
+        await api.close();
+      }
     });
 
     it("lets a CORS preflight through without an apikey, answered by PostgREST", async () => {
