@@ -41,6 +41,7 @@ describe("PostgREST at /rest/v1", () => {
   afterAll(async () => {
     await db.query(`drop function if exists graphql_public.${probe}()`);
     await db.query("delete from public.datasets where user_id = any($1)", [[owner.id, other.id]]);
+    await db.query("delete from public.notifications where user_id = any($1)", [[owner.id, other.id]]);
     await db.end();
   });
 
@@ -205,6 +206,17 @@ describe("PostgREST at /rest/v1", () => {
       const hidden = await asOwner.schema("private" as never).from("job_status_transitions" as never).select();
       expect(hidden.status).toBe(406);
       expect(hidden.error?.code).toBe("PGRST106");
+    });
+
+    it("caps a response at 1000 rows (max-rows, as Supabase configures it) while count=exact still counts them all", async () => {
+      await db.query(
+        "insert into public.notifications (user_id, kind) select $1, 'test.bulk' from generate_series(1, 1001)", [other.id],
+      );
+      const asOther = supabaseClient(testStack().ANON_KEY, other.token);
+      const res = await asOther.from("notifications").select("id", { count: "exact" }).eq("kind", "test.bulk");
+      expect(res.error).toBeNull();
+      expect(res.data).toHaveLength(1000);
+      expect(res.count).toBe(1001);
     });
 
     it("Prefer: return=minimal (insert without select) answers 201 with no body", async () => {
