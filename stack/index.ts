@@ -142,7 +142,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     log(`postgrest: starting on 127.0.0.1:${config.restPort}`);
     const postgrest = await startPostgrest({
       dbUrl: config.dbUrl, authenticatorPassword: AUTHENTICATOR_PASSWORD, jwtSecret: config.jwtSecret,
-      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"),
+      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"), log,
     });
     stops.push(() => postgrest.stop());
     const rest = createRestGateway({ upstream: postgrest.url, apiKeys: [anonKey, serviceRoleKey] });
