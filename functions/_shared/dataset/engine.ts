@@ -160,7 +160,8 @@ export function processChunk(state: EngineState, bytes: Uint8Array, opts: ChunkO
   } else if (halt === "nul") {
     const before = decodeUtf8(rest);
     const column = s.skipping || before === null ? undefined : [...before].length + 1;
-    fileIssue(s, "LT202", "NUL byte: this is a binary file, or text in UTF-16/UTF-32", "Upload UTF-8 JSONL text", s.line + 1, column);
+    const at = `line ${(s.line + 1).toLocaleString("en-US")}${column === undefined ? "" : `, column ${column}`}`;
+    fileIssue(s, "LT202", `NUL byte at ${at}: this is a binary file, or text in UTF-16/UTF-32`, "Upload UTF-8 JSONL text");
     stop(s);
   } else if (isLast) {
     if (s.skipping) s.line++;
@@ -192,10 +193,27 @@ export function recordDuplicates(state: EngineState, duplicates: readonly Duplic
   return s;
 }
 
+/**
+ * A NUL byte means the file is not text: whatever its earlier "lines" looked
+ * like (invalid UTF-8, broken JSON, duplicates recorded after the chunk) says
+ * nothing about a dataset, so the verdict is the one file-level LT202.
+ */
+function onlyBinaryVerdict(s: EngineState): void {
+  s.errors = s.errors.filter((i) => i.code === "LT202");
+  s.warnings = [];
+  s.totals = { LT202: s.totals.LT202! };
+  s.counts = { blank: 0, valid: 0, invalid: 0, duplicates: 0 };
+  s.format = null;
+  s.roles = {};
+  s.messages = {};
+  s.tokens = {};
+}
+
 /** The verdict, statistics and report of a fully processed file. */
 export function finalize(state: EngineState): ValidationResult {
   if (!state.done) throw new Error("finalize() needs the whole file: call processChunk(..., { isLast: true }) first");
   const s = structuredClone(state);
+  if ((s.totals.LT202 ?? 0) > 0) onlyBinaryVerdict(s);
   const o = s.options;
   const { valid, invalid, blank } = s.counts;
   const nonBlank = valid + invalid;
