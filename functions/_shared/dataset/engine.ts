@@ -42,6 +42,12 @@ export type ChunkResult = {
   progress: Progress;
   /** Fingerprints of this chunk's valid examples, in line order, for the duplicate store. */
   newHashes: HashEntry[];
+  /**
+   * This chunk's invalid lines, ascending. A tolerated file (`maxInvalidFraction`)
+   * is trained on without them: the worker stores them and dispatch sends them
+   * to the cluster as `dataset_spec.skip_lines`. Empty after a fatal problem.
+   */
+  newSkippedLines: number[];
 };
 
 /** A valid example identical to the earlier example on `firstLine`. */
@@ -87,13 +93,17 @@ function stop(s: EngineState): void {
 }
 
 function tooLarge(s: EngineState): void {
-  const limit = (s.options.maxFileBytes / MiB).toLocaleString("en-US", { maximumFractionDigits: 2 });
-  fileIssue(s, "LT200", `The file is larger than ${limit} MiB`, "Split the dataset into smaller files");
+  const max = s.options.maxFileBytes;
+  const limit = max >= MiB
+    ? `${(max / MiB).toLocaleString("en-US", { maximumFractionDigits: 2 })} MiB`
+    : `${max.toLocaleString("en-US")} bytes`;
+  fileIssue(s, "LT200", `The file is larger than ${limit}`, "Split the dataset into smaller files");
   stop(s);
 }
 
-function tooLong(s: EngineState, line: number): void {
+function tooLong(s: EngineState, line: number, ctx: LineContext): void {
   s.counts.invalid++;
+  ctx.skipped.push(line);
   record(s, makeIssue("LT211", line, `The line is longer than ${s.options.maxLineBytes.toLocaleString("en-US")} bytes`, { hint: "Shorten the example, or check that the file really has one JSON object per line" }), s.options.maxReportedIssues);
 }
 
@@ -103,7 +113,7 @@ function tooLong(s: EngineState, line: number): void {
  */
 export function processChunk(state: EngineState, bytes: Uint8Array, opts: ChunkOptions = {}): ChunkResult {
   const s = structuredClone(state);
-  const ctx: LineContext = { counters: opts.counters ?? {}, hashes: [] };
+  const ctx: LineContext = { counters: opts.counters ?? {}, hashes: [], skipped: [] };
   if (s.done) return result(s, ctx);
   for (const f of s.options.families) if (!ctx.counters[f]) throw new Error(`processChunk() needs a token counter for "${f}"`);
 
@@ -143,14 +153,14 @@ export function processChunk(state: EngineState, bytes: Uint8Array, opts: ChunkO
     if (nl === -1 || s.fatal) break;
     const line = s.line + 1;
     if (s.skipping) s.skipping = false;
-    else if (nl - pos > max) tooLong(s, line);
+    else if (nl - pos > max) tooLong(s, line, ctx);
     else processLine(s, buf.subarray(pos, nl), line, ctx);
     s.line = line;
     pos = nl + 1;
   }
   let rest = s.skipping ? EMPTY : buf.subarray(pos);
   if (rest.length > max) {
-    tooLong(s, s.line + 1);
+    tooLong(s, s.line + 1, ctx);
     s.skipping = true;
     rest = EMPTY;
   }
@@ -179,6 +189,7 @@ function result(s: EngineState, ctx: LineContext): ChunkResult {
     state: s,
     progress: { bytes: s.bytes, lines: s.line, examples: s.counts.valid, invalid: s.counts.invalid, done: s.done },
     newHashes: ctx.hashes,
+    newSkippedLines: s.fatal ? [] : ctx.skipped,
   };
 }
 
