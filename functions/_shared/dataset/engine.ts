@@ -235,11 +235,13 @@ export function finalize(state: EngineState): ValidationResult {
       if (invalidFraction > o.maxInvalidFraction) {
         const pct = (x: number) => `${(x * 100).toLocaleString("en-US", { maximumFractionDigits: 2 })}%`;
         fileIssue(s, "LT207", `${invalid.toLocaleString("en-US")} of ${nonBlank.toLocaleString("en-US")} lines are invalid (${pct(invalidFraction)}); the tolerance is ${pct(o.maxInvalidFraction)}`, "Fix the listed lines, or raise max_invalid_fraction to skip them");
+      } else if (invalid > o.maxSkippedLines) {
+        fileIssue(s, "LT246", `${invalid.toLocaleString("en-US")} invalid lines; at most ${o.maxSkippedLines.toLocaleString("en-US")} can be skipped in training`, "Fix or remove the listed lines and upload the file again");
       }
       if (valid < o.minExamples) fileIssue(s, "LT206", `${valid} valid examples; at least ${o.minExamples} are needed`, "Add more examples");
     }
   }
-  const failed = s.fatal || ["LT205", "LT206", "LT207"].some((c) => (s.totals[c] ?? 0) > 0);
+  const failed = s.fatal || ["LT205", "LT206", "LT207", "LT246"].some((c) => (s.totals[c] ?? 0) > 0);
   const tokens: ValidationResult["stats"]["tokens"] = {};
   for (const f of o.families) {
     const h = s.tokens[f] ?? { total: {}, trainable: {} };

@@ -33,6 +33,11 @@ export type EngineOptions = {
   minExamples?: number;
   /** Owner's tolerance: invalid lines up to this fraction of non-blank lines are skipped (default 0). */
   maxInvalidFraction?: number;
+  /**
+   * Most invalid lines a tolerated file may have (default 100,000): the cluster
+   * is sent their numbers to skip, so the list must stay a reasonable request.
+   */
+  maxSkippedLines?: number;
   /** How many errors, and how many warnings, the report lists (default 100 each). */
   maxReportedIssues?: number;
   /** Tokenizer families to count tokens for; each needs a TokenCounter passed to processChunk. */
@@ -77,11 +82,12 @@ export function resolveOptions(o: EngineOptions): ResolvedOptions {
     maxDepth: o.maxDepth ?? 16,
     minExamples: o.minExamples ?? 10,
     maxInvalidFraction: o.maxInvalidFraction ?? 0,
+    maxSkippedLines: o.maxSkippedLines ?? 100_000,
     maxReportedIssues: o.maxReportedIssues ?? 100,
     families: [...new Set(o.families ?? [])],
     models: { ...(o.models ?? {}) },
   };
-  const positive = ["maxLineBytes", "maxFileBytes", "maxDepth", "maxReportedIssues"] as const;
+  const positive = ["maxLineBytes", "maxFileBytes", "maxDepth", "maxReportedIssues", "maxSkippedLines"] as const;
   for (const k of positive) if (!Number.isInteger(r[k]) || r[k] <= 0) throw new RangeError(`${k} must be a positive integer`);
   if (!Number.isInteger(r.minExamples) || r.minExamples < 0) throw new RangeError("minExamples must be a non-negative integer");
   if (!(r.maxInvalidFraction >= 0 && r.maxInvalidFraction <= 1)) throw new RangeError("maxInvalidFraction must be between 0 and 1");
