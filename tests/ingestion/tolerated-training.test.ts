@@ -31,8 +31,11 @@ describe("training on a tolerated dataset", () => {
   });
 
   /** Create, dispatch and wait for the end of a job on the dataset; returns it with the cluster's job and the spec sent. */
-  async function train(datasetId: string): Promise<{ status: string; cluster: Job; spec: DatasetSpec }> {
-    const job = await insertJobAsUser(db, owner, { dataset_id: datasetId, base_model_id: LLAMA, requested_config: { epochs: 1, batch_size: 4 } });
+  async function train(datasetId: string, validationDatasetId?: string): Promise<{ status: string; cluster: Job; spec: DatasetSpec }> {
+    const job = await insertJobAsUser(db, owner, {
+      dataset_id: datasetId, base_model_id: LLAMA, requested_config: { epochs: 1, batch_size: 4 },
+      ...(validationDatasetId ? { validation_dataset_id: validationDatasetId } : {}),
+    });
     await driveDispatch(db, job.id);
     const status = await waitFor(async () => {
       await db.query("select private.poll_tick()");
@@ -60,6 +63,21 @@ describe("training on a tolerated dataset", () => {
     expect(status).toBe("succeeded");
     expect(cluster).toMatchObject({ status: "succeeded", examples: 30 });
     expect(cluster.trainable_tokens).toBeGreaterThan(0);
+  }, SLOW);
+
+  it("a validation dataset's tolerated bad lines are skipped too: the cluster evaluates on its valid examples", async () => {
+    const toleratedDataset = async (lines: string[]) => {
+      const { id, path } = await newDataset(db, owner, { maxInvalidFraction: 0.25 });
+      expect((await upload(owner, path, enc(lines.join("\n")))).error).toBeNull();
+      expect((await waitForVerdict(db, id)).status).toBe("ready");
+      return id;
+    };
+    const training = await toleratedDataset(Array.from({ length: 20 }, (_, i) => chat(i)));
+    const validation = await toleratedDataset([chat(100), "[1, 2]", ...Array.from({ length: 10 }, (_, i) => chat(200 + i)), "{oops"]);
+    const { status, cluster, spec } = await train(training, validation);
+    expect(spec).toMatchObject({ skip_lines: [], validation_skip_lines: [2, 13] });
+    expect(status).toBe("succeeded");
+    expect(cluster).toMatchObject({ examples: 20, validation_examples: 11 });
   }, SLOW);
 
   it("a re-upload without the bad lines forgets the old generation's skipped lines", async () => {
