@@ -102,6 +102,28 @@ const SPECS: Record<string, Spec> = {
       expect(["validating", "ready"]).toContain(status);
     },
   },
+  reupload: {
+    says: "re-uploads a corrected file over a failed dataset, which then validates to ready",
+    vars: async (ctx) => {
+      const { data, error } = await ctx.supabase.from("datasets").insert({ name: "failed first", file_name: "fix.jsonl" }).select("id, storage_path").single();
+      if (error) throw error;
+      const up = await ctx.supabase.storage.from("lora-datasets").upload(data.storage_path!, "not json\n", { contentType: "application/octet-stream" });
+      if (up.error) throw up.error;
+      await waitFor(async () => (await ctx.db.query("select status from public.datasets where id = $1", [data.id])).rows[0]?.status === "error",
+        { timeoutMs: 60_000, what: "the first file to fail validation" });
+      return { datasetId: data.id };
+    },
+    check: async ({ failed }, ctx) => {
+      expect(failed).toMatchObject({ status: "error" });
+      const id = ctx.outputs.get("reupload:vars")!.datasetId as string;
+      const row = await waitFor(async () => {
+        const r = (await ctx.db.query("select status, stats from public.datasets where id = $1", [id])).rows[0] as { status: string; stats: { examples: number } | null };
+        return ["ready", "error"].includes(r.status) && r;
+      }, { timeoutMs: 120_000, what: "the corrected file's verdict" });
+      expect(row.status).toBe("ready");
+      expect(row.stats!.examples).toBe(360);
+    },
+  },
   "read-dataset": {
     says: "reads a ready dataset's status, format and statistics",
     check: ({ row }) => {
