@@ -1,7 +1,7 @@
 /**
  * Runs that continue from a checkpoint, end to end on the embedded stack with
- * the GPU simulator: an automatic retry after an injected out-of-memory
- * failure continues from the failed run's last checkpoint (not step 0); an
+ * the GPU simulator: an automatic retry after an injected node failure
+ * continues from the failed run's last checkpoint (not step 0); an
  * owner continues a finished job from a chosen checkpoint with more epochs;
  * what cannot be continued is refused when the job is created (LT423-LT425),
  * and a checkpoint the cluster no longer has fails the run (LT414).
@@ -49,7 +49,7 @@ describe("continuing from checkpoints", () => {
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   it("an automatic retry continues from the failed run's last checkpoint and bills only the steps it trains", async () => {
-    w.sim.setFaults({ failAtStep: { step: 25 } });
+    w.sim.setFaults({ failAtStep: { step: 25, code: "node_failure", message: "GPU node lost (injected)" } });
     try {
       retried = await createJob(w, user, datasetId, CONFIG);
       await waitFor(async () => (await events(w.db, retried)).some((e) => e.type === "training.retry_scheduled"),
