@@ -21,7 +21,7 @@ describe("jobs created for review (start => false)", () => {
     await db.end();
   });
 
-  const as = <T>(user: LocalUser, sql: string, params: unknown[]) =>
+  const as = <T extends pg.QueryResultRow>(user: LocalUser, sql: string, params: unknown[]) =>
     asRole(db, { role: "authenticated", user }, (c) => c.query<T>(sql, params), { commit: true });
   const create = async (user: LocalUser, dataset: string, config: Record<string, unknown> = { epochs: 1, seed: 5 }) =>
     (await as<{ id: string; status: string }>(user,
