@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPolledJob, applyWebhookEvent } from "../../functions/_shared/job-updates.ts";
 import { testStack } from "../helpers/stack.ts";
-import { checkpoint, event, oom, point, points, snapshotJob } from "./support/events.ts";
+import { checkpoint, event, nodeFailure, oom, point, points, snapshotJob } from "./support/events.ts";
 import { events, job, runningJob, snapshot } from "./support/fixtures.ts";
 
 describe("applying cluster updates", () => {
@@ -170,7 +170,6 @@ describe("applying cluster updates", () => {
   it("a retryable system failure is retried automatically up to auto_retry_max, then fails saying how many runs it took", async () => {
     const j = await running();
     let ext = j.externalJobId;
-    const nodeFailure = (step: number) => ({ code: "node_failure", message: `GPU node lost at step ${step}`, retryable: true, category: "system" as const, step });
     for (let run = 1; run <= 3; run++) {
       await send(event("job.checkpoint", ext, { sequence: 1, step: 10 }, { checkpoint: checkpoint(10 * run, 1.2) }));
       const r = await send(event("job.failed", ext, { sequence: 2, step: 12 }, { error: nodeFailure(12) }));

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobError } from "../../functions/_shared/gpu/types.ts";
 import { applyWebhookEvent } from "../../functions/_shared/job-updates.ts";
 import { testStack } from "../helpers/stack.ts";
-import { checkpoint, event } from "./support/events.ts";
+import { checkpoint, event, nodeFailure } from "./support/events.ts";
 import { events, job, runningJob } from "./support/fixtures.ts";
 
 describe("resuming after the cluster lost checkpoints", () => {
@@ -48,7 +48,6 @@ describe("resuming after the cluster lost checkpoints", () => {
       c.release();
     }
   };
-  const nodeFailure = (step: number): JobError => ({ code: "node_failure", message: `GPU node lost at step ${step}`, retryable: true, category: "system", step });
   const saved = async (ext: string, ...steps: number[]) => {
     for (const [i, step] of steps.entries()) {
       await send(event("job.checkpoint", ext, { sequence: 10 + i, step }, { checkpoint: checkpoint(step, 1.2) }));
