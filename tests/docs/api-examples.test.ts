@@ -165,6 +165,8 @@ const SPECS: Record<string, Spec> = {
       const types = (await ctx.db.query("select type from public.job_events where job_id = $1 order by id", [d.id])).rows.map((r) => r.type);
       expect(types).toEqual(expect.arrayContaining(["job.awaiting_start", "job.start_requested"]));
       await cancelActive(ctx);
+      // A cancelling job still holds one of max_active_jobs: let it end before the next example creates more.
+      await waitFor(async () => TERMINAL.includes((await jobRow(ctx, d.id)).status), { timeoutMs: 60_000, what: "the started job to end" });
     },
   },
   realtime: {
