@@ -4,11 +4,15 @@
  * estimate, quotas) and leaves it pending with nothing sent to the GPU
  * cluster; start_training_job() (owner only) queues it and dispatch follows;
  * cancel_training_job() ends it at once. A pending job holds its quota.
+ * Every call is the client's: supabase-js RPCs through the stack's API URL
+ * (the real PostgREST), as the user.
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalUser } from "../../stack/jwt.ts";
-import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
+import { connect, newUser } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { clusterJobsFor, jobEvents, jobRow, LLAMA, pokeDispatcher, readyDataset } from "./fixtures.ts";
 
@@ -21,14 +25,17 @@ describe("jobs created for review (start => false)", () => {
     await db.end();
   });
 
-  const as = <T extends pg.QueryResultRow>(user: LocalUser, sql: string, params: unknown[]) =>
-    asRole(db, { role: "authenticated", user }, (c) => c.query<T>(sql, params), { commit: true });
-  const create = async (user: LocalUser, dataset: string, config: Record<string, unknown> = { epochs: 1, seed: 5 }) =>
-    (await as<{ id: string; status: string }>(user,
-      "select id, status from public.create_training_job(dataset_id => $1, base_model_id => $2, config => $3, start => false)",
-      [dataset, LLAMA, JSON.stringify(config)])).rows[0]!;
+  const client = (user: LocalUser) => supabaseClient(testStack().ANON_KEY, user.token);
+  /** The job's fields, or the error PostgREST answered (code = SQLSTATE). */
+  const rpcJob = async (p: PromiseLike<{ data: unknown; error: { code: string; message: string } | null }>) => {
+    const { data, error } = await p;
+    if (error) throw Object.assign(new Error(error.message), { code: error.code });
+    return data as { id: string; status: string };
+  };
+  const create = (user: LocalUser, dataset: string, config: { epochs: number; seed: number } = { epochs: 1, seed: 5 }) =>
+    rpcJob(client(user).rpc("create_training_job", { dataset_id: dataset, base_model_id: LLAMA, config, start: false }));
   const start = async (user: LocalUser, jobId: string) =>
-    (await as<{ status: string }>(user, "select status from public.start_training_job($1)", [jobId])).rows[0]!.status;
+    (await rpcJob(client(user).rpc("start_training_job", { job_id: jobId }))).status;
   const queued = async (jobId: string) =>
     (await db.query<{ n: number }>("select count(*)::int as n from pgmq.q_training_dispatch where message ->> 'job_id' = $1", [jobId])).rows[0]!.n;
 
@@ -75,7 +82,8 @@ describe("jobs created for review (start => false)", () => {
     const job = await create(owner, dataset.id);
     await expect(start(stranger, job.id)).rejects.toMatchObject({ code: "LT420" });
     await expect(start(owner, "00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ code: "LT420" });
-    expect(await sqlState(asRole(db, { role: "anon" }, (c) => c.query("select public.start_training_job($1)", [job.id])))).toBe("42501");
+    const anon = await supabaseClient(testStack().ANON_KEY).rpc("start_training_job", { job_id: job.id });
+    expect(anon.error?.code).toBe("42501");
     expect((await jobRow(db, job.id)).status).toBe("pending");
   });
 
@@ -85,8 +93,7 @@ describe("jobs created for review (start => false)", () => {
     await db.query("insert into private.user_quotas (user_id, max_active_jobs) values ($1, 1)", [user.id]);
     const first = await create(user, dataset.id, { epochs: 1, seed: 1 });
     await expect(create(user, dataset.id, { epochs: 1, seed: 2 })).rejects.toMatchObject({ code: "LT301" });
-    const cancelled = await as<{ status: string }>(user, "select status from public.cancel_training_job($1)", [first.id]);
-    expect(cancelled.rows[0]!.status).toBe("cancelled");
+    expect((await rpcJob(client(user).rpc("cancel_training_job", { job_id: first.id }))).status).toBe("cancelled");
     await expect(start(user, first.id)).rejects.toMatchObject({ code: "LT450" });
     expect((await jobRow(db, first.id)).status).toBe("cancelled");
     expect((await create(user, dataset.id, { epochs: 1, seed: 2 })).status).toBe("pending");
