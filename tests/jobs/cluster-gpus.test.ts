@@ -10,6 +10,8 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SUPPORTED_GPUS } from "../../gpu-cluster/simulator/training.ts";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { clusterJobsFor, jobRow, readyDataset } from "./fixtures.ts";
 
@@ -27,9 +29,11 @@ describe("GPU types between the catalog and the GPU cluster", () => {
   it("a job on llama-3.2-3b-instruct runs on the L4 its quote names, not on the cluster's default GPU", async () => {
     const user = await newUser(db, "gpu");
     const dataset = await readyDataset(db, user, { examples: 200, totalTokens: 40_000, maxTokens: 300 });
-    const quote = (await asRole(db, { role: "authenticated", user }, (c) =>
-      c.query<{ q: { estimate: { gpu_type: string } } }>("select public.quote_training_job($1, $2) as q", [dataset.id, L4_MODEL]))).rows[0]!.q;
-    expect(quote.estimate.gpu_type).toBe("nvidia-l4");
+    // What the client is shown, through supabase-js.
+    const { data: quote, error } = await supabaseClient(testStack().ANON_KEY, user.token)
+      .rpc("quote_training_job", { dataset_id: dataset.id, base_model_id: L4_MODEL });
+    expect(error).toBeNull();
+    expect((quote as { estimate: { gpu_type: string } }).estimate.gpu_type).toBe("nvidia-l4");
 
     const id = randomUUID();
     await db.query("insert into public.training_jobs (id, user_id, dataset_id, base_model_id) values ($1, $2, $3, $4)",
