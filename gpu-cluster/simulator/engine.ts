@@ -290,6 +290,8 @@ export class TrainingEngine {
   }
 
   #emit<T extends GpuWebhookEventType>(job: SimJob, type: T, extra: EventExtra<T>, final = false): void {
+    // A job forgotten by a restart (its download or upload may still be in flight) says nothing more.
+    if (this.#o.store.get(job.id) !== job) return;
     job.sequence += 1;
     const url = job.request.callback_url;
     if (!url || this.#closed) return;

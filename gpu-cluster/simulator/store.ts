@@ -115,6 +115,12 @@ export class JobStore {
     return [...this.#byId.values()];
   }
 
+  /** Forget every job, as a cluster restarted without its state would (see `GpuSimulator.restart`). */
+  clear(): void {
+    this.#byId.clear();
+    this.#byKey.clear();
+  }
+
   /** Jobs not yet in a terminal status. */
   active(): SimJob[] {
     return this.all().filter((j) => j.phase !== "done");

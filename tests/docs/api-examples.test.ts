@@ -177,6 +177,20 @@ const SPECS: Record<string, Spec> = {
       await cancelActive(ctx);
     },
   },
+  "review-before-start": {
+    says: "creates a pending job for review with its estimate, then starts it",
+    check: async ({ draft, started }, ctx) => {
+      const d = draft as { id: string; status: string; estimated_cost: number };
+      expect(d.status).toBe("pending");
+      expect(d.estimated_cost).toBeGreaterThan(0);
+      expect((started as { status: string }).status).toBe("queued");
+      const types = (await ctx.db.query("select type from public.job_events where job_id = $1 order by id", [d.id])).rows.map((r) => r.type);
+      expect(types).toEqual(expect.arrayContaining(["job.awaiting_start", "job.start_requested"]));
+      await cancelActive(ctx);
+      // A cancelling job still holds one of max_active_jobs: let it end before the next example creates more.
+      await waitFor(async () => TERMINAL.includes((await jobRow(ctx, d.id)).status), { timeoutMs: 60_000, what: "the started job to end" });
+    },
+  },
   realtime: {
     says: "subscribes to the user's job changes and removes the channel (once the stack serves Realtime)",
     check: ({ channel }) => {
