@@ -31,7 +31,9 @@ export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promis
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw ERR.badJson((e as Error).message);
+    // V8's message quotes the body (and so possibly a password); say what Go's decoder would, without it.
+    const truncated = /end of (JSON|data)/i.test((e as Error).message);
+    throw ERR.badJson(truncated ? "unexpected end of JSON input" : "invalid character in JSON input");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw ERR.badJson(`cannot unmarshal ${Array.isArray(value) ? "array" : typeof value} into a parameters object`);

@@ -7,12 +7,14 @@ import { anonAuth, gotrue, newEmail, newPassword, sql } from "./support.ts";
 const usersNamed = (email: string) => sql("select id from auth.users where lower(email) = lower($1)", [email]);
 
 describe("bad input gets GoTrue's error and writes nothing", () => {
-  it("malformed JSON is 400 bad_json", async () => {
+  it("malformed JSON is 400 bad_json, and the error does not quote the body (or the password in it)", async () => {
     const email = newEmail("malformed");
-    const res = await gotrue("POST", "/signup", {
-      rawBody: `{"email":"${email}","password":"secret123"`, headers: { "content-type": "application/json" },
-    });
-    expect(res).toMatchObject({ status: 400, body: { code: "bad_json" } });
+    const password = newPassword();
+    for (const rawBody of [`{"email":"${email}","password":"${password}"`, `{"email":"${email}","password":"${password}"}x`]) {
+      const res = await gotrue("POST", "/signup", { rawBody, headers: { "content-type": "application/json" } });
+      expect(res).toMatchObject({ status: 400, body: { code: "bad_json" } });
+      expect(JSON.stringify(res.body)).not.toContain(password);
+    }
     expect(await usersNamed(email)).toEqual([]);
   });
 
