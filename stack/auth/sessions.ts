@@ -132,8 +132,11 @@ export async function refreshGrant(
 
 /** POST /logout: `local` ends this session, `others` every other one, `global` all of the user's. */
 export async function logout(db: Db, o: { userId: string; sessionId: string | null; scope: string }): Promise<void> {
-  if (o.scope === "local") {
-    if (o.sessionId) await db.query("delete from auth.sessions where id = $1", [o.sessionId]);
+  if (!o.sessionId) {
+    // A token from before sessions existed: GoTrue's LogoutAllRefreshTokens.
+    await db.query("delete from auth.refresh_tokens where user_id = $1", [o.userId]);
+  } else if (o.scope === "local") {
+    await db.query("delete from auth.sessions where id = $1", [o.sessionId]);
   } else if (o.scope === "others") {
     await db.query("delete from auth.sessions where user_id = $1 and id is distinct from $2", [o.userId, o.sessionId]);
   } else {
