@@ -1,7 +1,8 @@
 /**
  * The stack's API gateway on one port, laid out like Supabase's Kong:
- * `/storage/v1/*` (Storage stand-in) and `/functions/v1/*` (Deno functions).
- * PostgREST, GoTrue and Realtime are not available here (see docs/ARCHITECTURE.md).
+ * `/auth/v1/*` (GoTrue stand-in), `/storage/v1/*` (Storage stand-in) and
+ * `/functions/v1/*` (Deno functions). PostgREST and Realtime are not
+ * available here (see docs/ARCHITECTURE.md).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 

@@ -2,7 +2,7 @@
  * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
  * migrations through the Supabase CLI, the pg_net worker, the GPU cluster
  * simulator, the real PostgREST, and the API gateway with PostgREST at
- * `/rest/v1`, the Storage stand-in and the Deno functions runtime.
+ * `/rest/v1`, the Auth and Storage stand-ins and the Deno functions runtime.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { startGpuSimulator, type GpuSimulator, type GpuSimulatorOptions } from "../gpu-cluster/simulator/index.ts";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
+import { startAuthServer } from "./auth/server.ts";
 import { startFunctionsRuntime } from "./functions-runtime.ts";
 import { mintApiKey } from "./jwt.ts";
 import { pushMigrations } from "./migrate.ts";
@@ -109,6 +110,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     });
     stops.push(() => storage.close());
 
+    const auth = startAuthServer({ dbUrl: config.dbUrl, jwtSecret: config.jwtSecret, apiUrl: config.apiUrl });
+    stops.push(() => auth.close());
+
     const gpuApiKey = `sim_${randomBytes(24).toString("hex")}`;
     const gpuWebhookSecret = `whsec_${randomBytes(32).toString("base64")}`;
     // 600x: an hour of simulated training takes six seconds.
@@ -148,7 +152,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const rest = createRestGateway({ upstream: postgrest.url, apiKeys: [anonKey, serviceRoleKey] });
 
     const routes: Record<string, RouteHandler> = {
-      "/rest/v1": rest, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
+      "/rest/v1": rest, "/auth/v1": auth.handler, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
     };
     const api = await startApiServer(config.apiPort, routes);
     stops.push(() => api.close());
