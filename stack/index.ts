@@ -83,7 +83,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
 
     const anonKey = await mintApiKey(config.jwtSecret, "anon");
     const serviceRoleKey = await mintApiKey(config.jwtSecret, "service_role");
-    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, service_role_key: serviceRoleKey });
+    // Random per start: it only lets the database wake the workers (private.invoke_worker).
+    const workerWakeupSecret = `wake_${randomBytes(24).toString("hex")}`;
+    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, worker_wakeup_secret: workerWakeupSecret });
 
     const net = await startNetWorker({ dbUrl: config.dbUrl });
     stops.push(() => net.stop());
@@ -110,6 +112,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
         SUPABASE_ANON_KEY: anonKey,
         SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
+        WORKER_WAKEUP_SECRET: workerWakeupSecret,
         GPU_CLUSTER_API_URL: gpu.url,
         GPU_CLUSTER_API_KEY: gpuApiKey,
         GPU_WEBHOOK_SECRET: gpuWebhookSecret,
