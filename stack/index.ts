@@ -20,6 +20,8 @@ import { reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
 import { createRestGateway } from "./rest-gateway.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
 import { startStorageServer } from "./storage/server.ts";
+import { loadFileSizeLimit } from "./storage/config.ts";
+import { routeLimits, withRouteLimits } from "./body-limits.ts";
 
 /** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
 export type StackStatus = {
@@ -151,7 +153,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const routes: Record<string, RouteHandler> = {
       "/rest/v1": rest, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
     };
-    const api = await startApiServer(config.apiPort, routes);
+    const api = await startApiServer(config.apiPort, withRouteLimits(routes, routeLimits({ fileSizeLimit: loadFileSizeLimit(config.root) })));
     stops.push(() => api.close());
     log(`api: listening on ${config.apiUrl}`);
 
