@@ -1621,6 +1621,65 @@ $_$;
 COMMENT ON FUNCTION private.claim_dataset_validation(p_queue text, p_vt integer) IS 'Reads the next message of p_queue (visibility p_vt seconds, default visibility_timeout_seconds) and leases its run: returns the run with a lease token, or no row when there is no work. Archives malformed messages (LT285 warning), deletes stale and duplicate ones, gives up after max_attempts (LT282), cancels runs of deleted datasets (LT284).';
 
 --
+-- Name: close_schema_to_clients(text); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.close_schema_to_clients(p_schema text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_stmt text;
+  v_skipped integer := 0;
+  v_keep text := (
+    select string_agg(quote_ident(r.rolname), ', ')
+      from pg_catalog.pg_roles r
+     where r.rolname in ('postgres', 'service_role', 'supabase_functions_admin')
+       and (r.rolname <> 'supabase_functions_admin' or p_schema = 'net'));
+begin
+  if not exists (select 1 from pg_catalog.pg_namespace n where n.nspname = p_schema) then
+    return 0;
+  end if;
+  foreach v_stmt in array array[
+    -- Keep the roles that need them before PUBLIC goes (cron: postgres only, as on Supabase).
+    format('grant usage on schema %I to postgres', p_schema),
+    case when p_schema in ('net', 'pgmq', 'private', 'vault') then
+      format('grant usage on schema %I to %s', p_schema, v_keep) end,
+    case when p_schema in ('net', 'pgmq') then
+      format('grant execute on all functions in schema %I to %s', p_schema, v_keep) end,
+    case when p_schema = 'cron' then 'grant execute on all functions in schema cron to postgres' end,
+    case when p_schema in ('net', 'cron') then
+      format('grant select, insert, update, delete on all tables in schema %I to postgres', p_schema) end,
+    format('revoke all on schema %I from public, anon, authenticated', p_schema),
+    format('revoke all on all tables in schema %I from public, anon, authenticated', p_schema),
+    format('revoke all on all sequences in schema %I from public, anon, authenticated', p_schema),
+    format('revoke all on all functions in schema %I from public, anon, authenticated', p_schema),
+    format('alter default privileges in schema %I revoke all on tables from public, anon, authenticated', p_schema),
+    format('alter default privileges in schema %I revoke all on sequences from public, anon, authenticated', p_schema),
+    format('alter default privileges in schema %I revoke all on functions from public, anon, authenticated', p_schema),
+    -- Objects an extension (re)creates as supabase_admin: needs membership in that role (not on hosted).
+    format('alter default privileges for role supabase_admin in schema %I revoke all on tables from public, anon, authenticated', p_schema),
+    format('alter default privileges for role supabase_admin in schema %I revoke all on sequences from public, anon, authenticated', p_schema),
+    format('alter default privileges for role supabase_admin in schema %I revoke all on functions from public, anon, authenticated', p_schema)
+  ] loop
+    continue when v_stmt is null;
+    begin
+      execute v_stmt;
+    exception when insufficient_privilege or undefined_object then
+      v_skipped := v_skipped + 1;
+    end;
+  end loop;
+  return v_skipped;
+end;
+$$;
+
+--
+-- Name: FUNCTION close_schema_to_clients(p_schema text); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.close_schema_to_clients(p_schema text) IS 'Revokes PUBLIC/anon/authenticated from schema p_schema and everything in it (and by default privileges from what is created later), keeping postgres and service_role; returns how many statements were skipped for lack of privilege (hosted Supabase: objects owned by supabase_admin). Re-run after (re)creating an extension.';
+
+--
 -- Name: cluster_failure(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -3144,17 +3203,17 @@ CREATE FUNCTION private.invoke_worker(p_worker text, p_body jsonb DEFAULT '{}'::
     AS $_$
 declare
   v_url text;
-  v_key text;
+  v_secret text;
 begin
   if p_worker !~ '^[a-z][a-z0-9-]{0,62}$' then
     raise exception 'Invalid worker name "%"', p_worker using errcode = 'LT050',
       hint = 'Worker names are Edge Function slugs: lowercase letters, digits and dashes.';
   end if;
   select s.decrypted_secret into v_url from vault.decrypted_secrets s where s.name = 'project_url';
-  select s.decrypted_secret into v_key from vault.decrypted_secrets s where s.name = 'service_role_key';
-  if v_url is null or v_key is null then
-    raise warning 'Cannot wake worker "%": Vault secrets "project_url" and "service_role_key" are not set', p_worker
-      using hint = 'See docs/DEPLOY.md: select vault.create_secret(''https://<ref>.supabase.co'', ''project_url'');';
+  select s.decrypted_secret into v_secret from vault.decrypted_secrets s where s.name = 'worker_wakeup_secret';
+  if v_url is null or v_secret is null then
+    raise warning 'Cannot wake worker "%": Vault secrets "project_url" and "worker_wakeup_secret" are not set', p_worker
+      using hint = 'See docs/DEPLOY.md: select vault.create_secret(''<random>'', ''worker_wakeup_secret''); and set WORKER_WAKEUP_SECRET for the functions.';
     return null;
   end if;
   return net.http_post(
@@ -3162,7 +3221,7 @@ begin
     body := p_body,
     headers := jsonb_build_object(
       'Content-Type', 'application/json',
-      'Authorization', 'Bearer ' || v_key
+      'x-worker-wakeup-secret', v_secret
     ),
     timeout_milliseconds := 5000
   );
@@ -3173,7 +3232,7 @@ $_$;
 -- Name: FUNCTION invoke_worker(p_worker text, p_body jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.invoke_worker(p_worker text, p_body jsonb) IS 'Wakes the Edge Function worker p_worker with a POST sent by pg_net after commit; returns the pg_net request id, or null (with a warning) when the Vault secrets project_url / service_role_key are missing.';
+COMMENT ON FUNCTION private.invoke_worker(p_worker text, p_body jsonb) IS 'Wakes the Edge Function worker p_worker with a POST sent by pg_net after commit, authenticated by the Vault secret worker_wakeup_secret (header x-worker-wakeup-secret; never the service-role key); returns the pg_net request id, or null (with a warning) when the Vault secrets project_url / worker_wakeup_secret are missing.';
 
 --
 -- Name: job_setting(text); Type: FUNCTION; Schema: private; Owner: -
@@ -3621,6 +3680,32 @@ $$;
 COMMENT ON FUNCTION private.prepare_artifact_uploads(p_webhook_id text, p_external_job_id text, p_files jsonb) IS 'For a verified upload-URL request {webhook_id, cluster job id, files [{path, content_type, size_bytes, sha256}]}: refuses a reused webhook id (duplicate), an unknown cluster job (unknown_job), a job that is not running or cancelling (not_accepting) and files of no known kind (unknown_files); otherwise records the declared files and returns {outcome: ok, job_id, bucket, uploads: [{path, object}]} with object names built from the job.';
 
 --
+-- Name: prune_net_responses(interval, interval); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.prune_net_responses(p_keep_success interval DEFAULT '00:05:00'::interval, p_keep_failed interval DEFAULT '01:00:00'::interval) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_deleted bigint;
+begin
+  delete from net._http_response r
+   where r.created < now() - coalesce(p_keep_failed, interval '1 hour')
+      or (r.created < now() - coalesce(p_keep_success, interval '5 minutes')
+          and r.status_code between 200 and 299 and not coalesce(r.timed_out, false) and r.error_msg is null);
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end;
+$$;
+
+--
+-- Name: FUNCTION prune_net_responses(p_keep_success interval, p_keep_failed interval); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.prune_net_responses(p_keep_success interval, p_keep_failed interval) IS 'Deletes pg_net responses: successful ones older than p_keep_success (default 5 minutes), all older than p_keep_failed (default 1 hour). Worker responses name datasets and jobs; pg_net alone keeps them 6 hours. Runs every minute from pg_cron (job prune-net-responses); returns how many.';
+
+--
 -- Name: purge_webhook_receipts(); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -3847,14 +3932,19 @@ CREATE FUNCTION private.storage_cleanup_next() RETURNS jsonb
 declare
   v_msg record;
   v_prefix text;
+  v_user_folder boolean;
 begin
   select * into v_msg from pgmq.read(queue_name => 'storage_cleanup', vt => 120, qty => 1);
   if not found then
     return null;
   end if;
   v_prefix := v_msg.message ->> 'prefix';
+  -- A deleted user's whole folder: only "<user_id>/" of the message's own user_id.
+  v_user_folder := v_msg.message ? 'user_id' and v_prefix ~ '^[0-9a-f-]{36}/$'
+    and v_prefix = (v_msg.message ->> 'user_id') || '/';
   if v_msg.message ->> 'bucket' not in ('lora-models', 'lora-datasets')
-     or v_prefix !~ '^[0-9a-f-]{36}/[0-9a-f-]{36}/$' or v_msg.read_ct > 20 then
+     or not (v_user_folder or coalesce(v_prefix ~ '^[0-9a-f-]{36}/[0-9a-f-]{36}/$', false))
+     or v_msg.read_ct > 20 then
     perform pgmq.archive(queue_name => 'storage_cleanup', msg_id => v_msg.msg_id);
     return jsonb_build_object('action', 'discarded', 'msg_id', v_msg.msg_id, 'message', v_msg.message);
   end if;
@@ -3873,7 +3963,7 @@ $_$;
 -- Name: FUNCTION storage_cleanup_next(); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.storage_cleanup_next() IS 'Reads one storage_cleanup message (invisible for 120 s): {action: remove, msg_id, bucket, prefix} for the worker, deferred (a dataset an active job still uses; retried in 5 minutes) or discarded (malformed or read more than 20 times: archived). Null when the queue is empty.';
+COMMENT ON FUNCTION private.storage_cleanup_next() IS 'Reads one storage_cleanup message (invisible for 120 s): {action: remove, msg_id, bucket, prefix} for the worker (prefix {user_id}/{id}/, or {user_id}/ for a deleted user), deferred (a dataset an active job still uses; retried in 5 minutes) or discarded (malformed or read more than 20 times: archived). Null when the queue is empty.';
 
 --
 -- Name: storage_cleanup_safety_net(); Type: FUNCTION; Schema: private; Owner: -
@@ -3937,6 +4027,32 @@ $$;
 --
 
 COMMENT ON FUNCTION private.tg_any__set_updated_at() IS 'Trigger: sets updated_at to now() on every update (attached as _100_set_updated_at).';
+
+--
+-- Name: tg_auth_users__enqueue_storage_cleanup(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_auth_users__enqueue_storage_cleanup() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_bucket text;
+begin
+  foreach v_bucket in array array['lora-datasets', 'lora-models'] loop
+    perform pgmq.send(queue_name => 'storage_cleanup', msg => jsonb_build_object(
+      'bucket', v_bucket, 'prefix', old.id::text || '/', 'user_id', old.id));
+  end loop;
+  perform private.invoke_worker('storage-cleanup', '{"source": "user_deleted"}'::jsonb);
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_auth_users__enqueue_storage_cleanup(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_auth_users__enqueue_storage_cleanup() IS 'Trigger: a deleted auth.users row queues the removal of everything under lora-datasets/{user_id}/ and lora-models/{user_id}/ (pgmq storage_cleanup) and wakes the storage-cleanup worker.';
 
 --
 -- Name: tg_checkpoints__set_external_job_id(); Type: FUNCTION; Schema: private; Owner: -
@@ -6094,6 +6210,62 @@ CREATE VIEW ops.archived_messages WITH (security_invoker='true') AS
 COMMENT ON VIEW ops.archived_messages IS 'Archived (dead) messages of every queue, newest first per queue, with why they were archived and whether their work can still run. Requeue with ops.requeue_archived_message(queue, msg_id, reason).';
 
 --
+-- Name: client_access_to_internals; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.client_access_to_internals WITH (security_invoker='true') AS
+ WITH roles AS (
+         SELECT r.rolname
+           FROM pg_roles r
+          WHERE (r.rolname = ANY (ARRAY['anon'::name, 'authenticated'::name]))
+        ), schemas AS (
+         SELECT n.oid,
+            n.nspname
+           FROM pg_namespace n
+          WHERE (n.nspname = ANY (ARRAY['net'::name, 'pgmq'::name, 'cron'::name, 'vault'::name, 'private'::name, 'ops'::name]))
+        )
+ SELECT (s.nspname)::text AS schema_name,
+    'schema'::text AS kind,
+    (s.nspname)::text AS object_name,
+    (r.rolname)::text AS role_name
+   FROM (schemas s
+     CROSS JOIN roles r)
+  WHERE has_schema_privilege(r.rolname, s.oid, 'usage'::text)
+UNION ALL
+ SELECT s.nspname AS schema_name,
+    'relation'::text AS kind,
+    c.relname AS object_name,
+    r.rolname AS role_name
+   FROM ((schemas s
+     JOIN pg_class c ON (((c.relnamespace = s.oid) AND (c.relkind = ANY (ARRAY['r'::"char", 'p'::"char", 'v'::"char", 'm'::"char", 'f'::"char"])))))
+     CROSS JOIN roles r)
+  WHERE has_table_privilege(r.rolname, c.oid, 'select, insert, update, delete, truncate, references, trigger'::text)
+UNION ALL
+ SELECT s.nspname AS schema_name,
+    'sequence'::text AS kind,
+    c.relname AS object_name,
+    r.rolname AS role_name
+   FROM ((schemas s
+     JOIN pg_class c ON (((c.relnamespace = s.oid) AND (c.relkind = 'S'::"char"))))
+     CROSS JOIN roles r)
+  WHERE has_sequence_privilege(r.rolname, c.oid, 'usage, select, update'::text)
+UNION ALL
+ SELECT s.nspname AS schema_name,
+    'function'::text AS kind,
+    ((p.oid)::regprocedure)::text AS object_name,
+    r.rolname AS role_name
+   FROM ((schemas s
+     JOIN pg_proc p ON ((p.pronamespace = s.oid)))
+     CROSS JOIN roles r)
+  WHERE has_function_privilege(r.rolname, p.oid, 'execute'::text);
+
+--
+-- Name: VIEW client_access_to_internals; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.client_access_to_internals IS 'Every privilege anon or authenticated still holds in net, pgmq, cron, vault, private or ops (schema usage, any table, sequence or function privilege). Should be empty; on hosted Supabase rows under net mean Supabase''s own pg_net grants, which only supabase_admin can revoke.';
+
+--
 -- Name: cron_job_health; Type: VIEW; Schema: ops; Owner: -
 --
 
@@ -6175,7 +6347,7 @@ CREATE VIEW ops.failed_http_requests WITH (security_invoker='true') AS
 -- Name: VIEW failed_http_requests; Type: COMMENT; Schema: ops; Owner: -
 --
 
-COMMENT ON VIEW ops.failed_http_requests IS 'pg_net requests (worker wake-ups from private.invoke_worker) that timed out, could not connect or got HTTP 4xx/5xx, newest first, while pg_net keeps responses (pg_net.ttl, 6 hours). pg_net does not keep the URL: match by time with the functions'' logs. 401/403: the Vault secret service_role_key is wrong; connection errors: project_url.';
+COMMENT ON VIEW ops.failed_http_requests IS 'pg_net requests (worker wake-ups from private.invoke_worker) that timed out, could not connect or got HTTP 4xx/5xx, newest first, for an hour (private.prune_net_responses). pg_net does not keep the URL: match by time with the functions'' logs. 401/403: the Vault secret worker_wakeup_secret differs from the functions'' WORKER_WAKEUP_SECRET; connection errors: project_url.';
 
 --
 -- Name: datasets; Type: TABLE; Schema: public; Owner: -
@@ -9416,6 +9588,12 @@ REVOKE ALL ON FUNCTION private.claim_dataset_example_hashes(p_dataset_id uuid, p
 REVOKE ALL ON FUNCTION private.claim_dataset_validation(p_queue text, p_vt integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION close_schema_to_clients(p_schema text); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.close_schema_to_clients(p_schema text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION cluster_failure(p_error jsonb, p_config jsonb); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9735,6 +9913,12 @@ REVOKE ALL ON FUNCTION private.poll_tick() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prepare_artifact_uploads(p_webhook_id text, p_external_job_id text, p_files jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION prune_net_responses(p_keep_success interval, p_keep_failed interval); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.prune_net_responses(p_keep_success interval, p_keep_failed interval) FROM PUBLIC;
+
+--
 -- Name: FUNCTION purge_webhook_receipts(); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9805,6 +9989,12 @@ REVOKE ALL ON FUNCTION private.storage_objects_under(p_bucket text, p_prefix tex
 --
 
 REVOKE ALL ON FUNCTION private.tg_any__set_updated_at() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_auth_users__enqueue_storage_cleanup(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_auth_users__enqueue_storage_cleanup() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_checkpoints__set_external_job_id(); Type: ACL; Schema: private; Owner: -
@@ -10364,6 +10554,7 @@ CREATE TRIGGER _500_register_model_artifact AFTER INSERT OR UPDATE ON storage.ob
 CREATE TRIGGER _500_unregister_model_artifact AFTER DELETE ON storage.objects FOR EACH ROW EXECUTE FUNCTION private.tg_objects__unregister_model_artifact();
 CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
 CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects FOR EACH ROW EXECUTE FUNCTION storage.update_updated_at_column();
+CREATE TRIGGER _700_enqueue_storage_cleanup AFTER DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION private.tg_auth_users__enqueue_storage_cleanup();
 --
 -- Realtime publication
 --
@@ -10380,6 +10571,7 @@ CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects FOR EA
 -- cron job dispatch-training-jobs: * * * * * -> select private.dispatch_safety_net()
 -- cron job ops-prune-cron-history: 37 3 * * * -> select ops.prune_cron_history(interval '7 days')
 -- cron job poll-training-jobs: * * * * * -> select private.poll_tick()
+-- cron job prune-net-responses: * * * * * -> select private.prune_net_responses()
 -- cron job purge-webhook-receipts: 17 3 * * * -> select private.purge_webhook_receipts()
 -- cron job storage-cleanup: */5 * * * * -> select private.storage_cleanup_safety_net()
 -- cron job validate-datasets: * * * * * -> select private.dataset_validation_safety_net()
