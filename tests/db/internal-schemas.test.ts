@@ -5,8 +5,11 @@
  * carry the wake-up secret, never the service-role key, and pg_net responses
  * are pruned (migrations 20261203130000 and 20261203130100).
  */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../../stack/config.ts";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 
@@ -61,6 +64,14 @@ describe("internal schemas are closed to anon and authenticated", () => {
     );
     expect(rows).toEqual([]);
     expect((await db.query("select * from ops.client_access_to_internals")).rows).toEqual([]);
+  });
+
+  it("re-applying pg_net as every stack start does (stand-in file, or create extension if not exists) keeps net closed", async () => {
+    await db.query(testStack().COMPONENTS.pg_net === "stand-in"
+      ? readFileSync(resolve(PROJECT_ROOT, "sql/standins/pg_net.sql"), "utf8")
+      : "create extension if not exists pg_net with schema extensions");
+    const { rows } = await db.query("select * from ops.client_access_to_internals where schema_name = 'net'");
+    expect(rows).toEqual([]);
   });
 
   it("objects created later in these schemas stay closed (default privileges)", async () => {
