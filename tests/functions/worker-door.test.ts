@@ -5,6 +5,8 @@
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireWorkerCaller } from "../../functions/_shared/auth.ts";
+import { wakeupSecrets } from "../../functions/_shared/env.ts";
 import { connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 
@@ -56,5 +58,27 @@ describe("worker functions refuse callers without the wake-up secret or the serv
     expect(await call("storage-cleanup", { authorization: `Bearer ${testStack().SERVICE_ROLE_KEY}` })).toMatchObject({
       status: 200, body: { success: true },
     });
+  });
+});
+
+describe("requireWorkerCaller() during a wake-up secret rotation", () => {
+  const secrets = wakeupSecrets("old-secret new-secret");
+  const req = (headers: Record<string, string>) => new Request("http://x/", { method: "POST", headers });
+  const outcome = (p: Promise<unknown>) => p.then((v) => v, (e: { status?: number }) => e.status);
+
+  it("accepts either listed secret and refuses any other value", async () => {
+    expect(secrets).toEqual(["old-secret", "new-secret"]);
+    const opts = { serviceRoleKey: "service-key", wakeupSecrets: secrets };
+    expect(await outcome(requireWorkerCaller(req({ "x-worker-wakeup-secret": "old-secret" }), opts))).toBe("wakeup");
+    expect(await outcome(requireWorkerCaller(req({ "x-worker-wakeup-secret": "new-secret" }), opts))).toBe("wakeup");
+    expect(await outcome(requireWorkerCaller(req({ "x-worker-wakeup-secret": "old-secret new-secret" }), opts))).toBe(403);
+    expect(await outcome(requireWorkerCaller(req({ authorization: "Bearer service-key" }), opts))).toBe("service_role");
+    // A wrong wake-up secret is refused even when a valid service key rides along: the header decides.
+    expect(await outcome(requireWorkerCaller(req({ "x-worker-wakeup-secret": "x", authorization: "Bearer service-key" }), opts))).toBe(403);
+  });
+
+  it("with no WORKER_WAKEUP_SECRET configured, every wake-up secret is refused", async () => {
+    expect(await outcome(requireWorkerCaller(req({ "x-worker-wakeup-secret": "" }), { serviceRoleKey: "k" }))).toBe(403);
+    expect(await outcome(requireWorkerCaller(req({ "x-worker-wakeup-secret": "anything" }), { serviceRoleKey: "k", wakeupSecrets: wakeupSecrets(undefined) }))).toBe(403);
   });
 });
