@@ -140,6 +140,7 @@ COMMENT ON TYPE public.cost_record_kind IS 'estimate: expected cost at creation 
 CREATE TYPE public.dataset_format AS ENUM (
     'chat',
     'conversation',
+    'sharegpt',
     'instruction',
     'prompt_completion'
 );
@@ -148,7 +149,7 @@ CREATE TYPE public.dataset_format AS ENUM (
 -- Name: TYPE dataset_format; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TYPE public.dataset_format IS 'Detected JSONL line format: chat ({"messages": [...]}), conversation (ShareGPT-style {"conversations": [...]}), instruction ({"instruction", "input"?, "output"}), prompt_completion ({"prompt", "completion"}).';
+COMMENT ON TYPE public.dataset_format IS 'Detected JSONL line format: chat ({"messages": [{"role", "content"}]}), conversation ({"conversation_id"?, "turns": [{"role", "content"}]}), sharegpt ({"conversations": [{"from": "system"|"human"|"gpt", "value"}]}), instruction ({"instruction", "input"?, "output"}), prompt_completion ({"prompt", "completion"}).';
 
 --
 -- Name: dataset_status; Type: TYPE; Schema: public; Owner: -
@@ -1972,6 +1973,26 @@ $$;
 COMMENT ON FUNCTION private.continue_dataset_validation(p_dataset_id uuid, p_token uuid) IS 'The invocation''s budget is spent: releases the lease, makes the message visible again and wakes validate-dataset after commit for the next chunks.';
 
 --
+-- Name: dataset_skip_lines(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.dataset_skip_lines(p_dataset_id uuid) RETURNS integer[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(s.line order by s.line), '{}')
+  from private.dataset_skipped_lines s
+  join private.dataset_validation_runs r on r.dataset_id = s.dataset_id and r.generation = s.generation
+  where s.dataset_id = p_dataset_id
+$$;
+
+--
+-- Name: FUNCTION dataset_skip_lines(p_dataset_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.dataset_skip_lines(p_dataset_id uuid) IS 'The lines of a dataset''s current file that validation rejected (ascending; empty when none): what the cluster must not train on.';
+
+--
 -- Name: dataset_token_figures(jsonb, text, text); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -2291,7 +2312,8 @@ CREATE FUNCTION private.dataset_validation_options(p_dataset_id uuid) RETURNS js
     SET search_path TO ''
     AS $$
   -- EngineOptions (functions/_shared/dataset/state.ts): the owner's tolerance,
-  -- and every enabled base model whose tokenizer the engine can count for.
+  -- the bucket's size limit, and every enabled base model whose tokenizer the
+  -- engine can count for.
   select jsonb_build_object(
     'maxInvalidFraction', d.max_invalid_fraction::double precision,
     'models', coalesce((
@@ -2299,6 +2321,10 @@ CREATE FUNCTION private.dataset_validation_options(p_dataset_id uuid) RETURNS js
         'family', private.tokenizer_family_of(b.tokenizer), 'contextLength', b.context_length))
       from public.base_models b
       where b.enabled and private.tokenizer_family_of(b.tokenizer) is not null), '{}'::jsonb))
+    || coalesce((
+      select jsonb_build_object('maxFileBytes', sb.file_size_limit)
+      from storage.buckets sb
+      where sb.id = 'lora-datasets' and sb.file_size_limit is not null), '{}'::jsonb)
   from public.datasets d
   where d.id = p_dataset_id
 $$;
@@ -2307,7 +2333,7 @@ $$;
 -- Name: FUNCTION dataset_validation_options(p_dataset_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.dataset_validation_options(p_dataset_id uuid) IS 'Engine options for validating a dataset: {maxInvalidFraction, models: {id: {family, contextLength}}} from the dataset and the enabled base models.';
+COMMENT ON FUNCTION private.dataset_validation_options(p_dataset_id uuid) IS 'Engine options for validating a dataset: {maxInvalidFraction, maxFileBytes (the lora-datasets bucket''s file_size_limit, absent when it has none), models: {id: {family, contextLength}}} from the dataset, the bucket and the enabled base models.';
 
 --
 -- Name: dataset_validation_safety_net(); Type: FUNCTION; Schema: private; Owner: -
@@ -2572,6 +2598,39 @@ $$;
 --
 
 COMMENT ON FUNCTION private.dispatch_claim_next(p_queue text) IS 'The claim of private.dispatch_next() without resume_from: reads one dispatch message and returns what to do (see private.dispatch_next).';
+
+--
+-- Name: dispatch_dataset_spec(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.dispatch_dataset_spec(p_job_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  -- DatasetSpec of gpu-cluster/openapi.yaml. The masking rule is the one the
+  -- validation engine counts trainable tokens with (docs/ingestion.md,
+  -- Statistics): loss on assistant messages whose weight is not 0 (on the
+  -- completion for prompt_completion), never on the prompt side.
+  select jsonb_build_object(
+    'line_format', d.format,
+    'chat_template', case when d.format = 'prompt_completion' then null
+                          else private.tokenizer_family_of(b.tokenizer) end,
+    'train_on_inputs', false,
+    'message_weights', true,
+    'skip_lines', to_jsonb(private.dataset_skip_lines(d.id)))
+    || case when j.validation_dataset_id is null then '{}'::jsonb
+            else jsonb_build_object('validation_skip_lines', to_jsonb(private.dataset_skip_lines(j.validation_dataset_id))) end
+  from public.training_jobs j
+  join public.datasets d on d.id = j.dataset_id
+  join public.base_models b on b.id = j.base_model_id
+  where j.id = p_job_id and d.format is not null
+$$;
+
+--
+-- Name: FUNCTION dispatch_dataset_spec(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.dispatch_dataset_spec(p_job_id uuid) IS 'What dispatch sends as dataset_spec for a job: the line format, the chat template (tokenizer family; null = raw text), the prompt-masking rule (train_on_inputs false, per-message weight honoured) and the training (and validation) file''s skipped lines.';
 
 --
 -- Name: dispatch_next(text); Type: FUNCTION; Schema: private; Owner: -
@@ -3751,6 +3810,36 @@ $$;
 --
 
 COMMENT ON FUNCTION private.recommended_epochs(p_examples bigint) IS 'OpenAI''s default epoch count for a dataset of p_examples training examples (3, kept so that examples x epochs is 100..25000, epochs 1..25); null without examples. Twin of recommendedEpochs() in functions/_shared/dataset/epochs.ts.';
+
+--
+-- Name: record_dataset_skipped_lines(uuid, uuid, integer, jsonb); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_run private.dataset_validation_runs := private.dataset_validation_leased(p_dataset_id, p_token, p_seq);
+  v_count integer;
+begin
+  -- Older generations' lines say nothing about the file now stored.
+  delete from private.dataset_skipped_lines s
+   where s.dataset_id = p_dataset_id and s.generation <> v_run.generation;
+  insert into private.dataset_skipped_lines (dataset_id, generation, line)
+  select p_dataset_id, v_run.generation, l.line::integer
+  from jsonb_array_elements_text(coalesce(p_lines, '[]'::jsonb)) as l(line)
+  on conflict do nothing;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+--
+-- Name: FUNCTION record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb) IS 'Stores the invalid lines of chunk p_seq + 1 (p_lines: a JSON array of line numbers) for the run''s generation; the lease holder only (LT286). Idempotent: a redelivered chunk inserts nothing new. Call in the transaction that saves the cursor.';
 
 --
 -- Name: request_cluster_stop(uuid, text, text); Type: FUNCTION; Schema: private; Owner: -
@@ -7431,6 +7520,41 @@ COMMENT ON COLUMN private.dataset_example_hashes.hash IS 'Example fingerprint: t
 COMMENT ON COLUMN private.dataset_example_hashes.line IS 'First line where the example occurs.';
 
 --
+-- Name: dataset_skipped_lines; Type: TABLE; Schema: private; Owner: -
+--
+
+CREATE TABLE private.dataset_skipped_lines (
+    dataset_id uuid NOT NULL,
+    generation integer NOT NULL,
+    line integer NOT NULL,
+    CONSTRAINT dataset_skipped_lines_line_check CHECK ((line >= 1))
+);
+
+--
+-- Name: TABLE dataset_skipped_lines; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON TABLE private.dataset_skipped_lines IS 'Invalid lines of a dataset''s validation runs (1-based physical lines): a tolerated file (max_invalid_fraction) is trained without them (dispatch sends them as dataset_spec.skip_lines). Only the current generation is kept.';
+
+--
+-- Name: COLUMN dataset_skipped_lines.dataset_id; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.dataset_skipped_lines.dataset_id IS 'The dataset.';
+
+--
+-- Name: COLUMN dataset_skipped_lines.generation; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.dataset_skipped_lines.generation IS 'The upload generation (private.dataset_validation_runs.generation) that found the line invalid.';
+
+--
+-- Name: COLUMN dataset_skipped_lines.line; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.dataset_skipped_lines.line IS 'The invalid line, 1-based, counting every physical line of the file (split on "\n").';
+
+--
 -- Name: dataset_status_transitions; Type: TABLE; Schema: private; Owner: -
 --
 
@@ -8371,6 +8495,13 @@ ALTER TABLE ONLY private.dataset_example_hashes
     ADD CONSTRAINT dataset_example_hashes_pkey PRIMARY KEY (dataset_id, generation, hash);
 
 --
+-- Name: dataset_skipped_lines dataset_skipped_lines_pkey; Type: CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.dataset_skipped_lines
+    ADD CONSTRAINT dataset_skipped_lines_pkey PRIMARY KEY (dataset_id, generation, line);
+
+--
 -- Name: dataset_status_transitions dataset_status_transitions_pkey; Type: CONSTRAINT; Schema: private; Owner: -
 --
 
@@ -9072,6 +9203,13 @@ ALTER TABLE ONLY private.cluster_stops
     ADD CONSTRAINT cluster_stops_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.training_jobs(id) ON DELETE CASCADE;
 
 --
+-- Name: dataset_skipped_lines dataset_skipped_lines_dataset_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.dataset_skipped_lines
+    ADD CONSTRAINT dataset_skipped_lines_dataset_id_fkey FOREIGN KEY (dataset_id) REFERENCES public.datasets(id) ON DELETE CASCADE;
+
+--
 -- Name: dataset_validation_runs dataset_validation_runs_dataset_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
 --
 
@@ -9203,6 +9341,12 @@ ALTER TABLE ONLY public.training_jobs
 
 ALTER TABLE ONLY public.training_jobs
     ADD CONSTRAINT training_jobs_validation_dataset_fkey FOREIGN KEY (validation_dataset_id, user_id) REFERENCES public.datasets(id, user_id);
+
+--
+-- Name: dataset_skipped_lines; Type: ROW SECURITY; Schema: private; Owner: -
+--
+
+ALTER TABLE private.dataset_skipped_lines ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: checkpoints Owners can read their own checkpoints; Type: POLICY; Schema: public; Owner: -
@@ -9642,6 +9786,12 @@ REVOKE ALL ON FUNCTION private.complete_delivery(p_job_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.continue_dataset_validation(p_dataset_id uuid, p_token uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION dataset_skip_lines(p_dataset_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.dataset_skip_lines(p_dataset_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION dataset_token_figures(p_stats jsonb, p_base_model_id text, p_tokenizer text); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9718,6 +9868,12 @@ REVOKE ALL ON FUNCTION private.dispatch_backoff_seconds(p_attempt integer) FROM 
 --
 
 REVOKE ALL ON FUNCTION private.dispatch_claim_next(p_queue text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION dispatch_dataset_spec(p_job_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.dispatch_dataset_spec(p_job_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION dispatch_next(p_queue text); Type: ACL; Schema: private; Owner: -
@@ -9929,6 +10085,12 @@ REVOKE ALL ON FUNCTION private.purge_webhook_receipts() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.recommended_epochs(p_examples bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION request_cluster_stop(p_job_id uuid, p_external_job_id text, p_reason text); Type: ACL; Schema: private; Owner: -
@@ -10534,17 +10696,17 @@ create policy "LoRA owners can delete their dataset files" on storage.objects as
   using (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '\.\.|\\|%|//'::text)));
 create policy "LoRA owners can read their dataset files and model artifacts" on storage.objects as PERMISSIVE for SELECT to authenticated
   using (((bucket_id = ANY (ARRAY['lora-datasets'::text, 'lora-models'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '\.\.|\\|%|//'::text)));
-create policy "LoRA owners can replace the file of a dataset awaiting upload" on storage.objects as PERMISSIVE for UPDATE to authenticated
+create policy "LoRA owners replace the file of an uploading or failed dataset" on storage.objects as PERMISSIVE for UPDATE to authenticated
   using (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (EXISTS ( SELECT 1
    FROM datasets d
-  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = 'uploading'::dataset_status) AND (d.deleted_at IS NULL))))))
+  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = ANY (ARRAY['uploading'::dataset_status, 'error'::dataset_status])) AND (d.deleted_at IS NULL))))))
   with check (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (EXISTS ( SELECT 1
    FROM datasets d
-  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = 'uploading'::dataset_status) AND (d.deleted_at IS NULL))))));
-create policy "LoRA owners can upload the file of a dataset awaiting upload" on storage.objects as PERMISSIVE for INSERT to authenticated
+  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = ANY (ARRAY['uploading'::dataset_status, 'error'::dataset_status])) AND (d.deleted_at IS NULL))))));
+create policy "LoRA owners upload the file of an uploading or failed dataset" on storage.objects as PERMISSIVE for INSERT to authenticated
   with check (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (EXISTS ( SELECT 1
    FROM datasets d
-  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = 'uploading'::dataset_status) AND (d.deleted_at IS NULL))))));
+  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = ANY (ARRAY['uploading'::dataset_status, 'error'::dataset_status])) AND (d.deleted_at IS NULL))))));
 --
 -- Triggers on platform tables
 --

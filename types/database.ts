@@ -784,6 +784,7 @@ export type Database = {
       dataset_format:
         | "chat"
         | "conversation"
+        | "sharegpt"
         | "instruction"
         | "prompt_completion"
       dataset_status: "uploading" | "validating" | "ready" | "error"
@@ -936,6 +937,7 @@ export const Constants = {
       dataset_format: [
         "chat",
         "conversation",
+        "sharegpt",
         "instruction",
         "prompt_completion",
       ],
