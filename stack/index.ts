@@ -21,6 +21,8 @@ import { postgrestBinary, reloadPostgrestSchema, startPostgrest } from "./postgr
 import { createRestGateway } from "./rest-gateway.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
 import { startStorageServer } from "./storage/server.ts";
+import { loadFileSizeLimit } from "./storage/config.ts";
+import { routeLimits, withRouteLimits } from "./body-limits.ts";
 
 /** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
 export type StackStatus = {
@@ -100,7 +102,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
 
     const anonKey = await mintApiKey(config.jwtSecret, "anon");
     const serviceRoleKey = await mintApiKey(config.jwtSecret, "service_role");
-    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, service_role_key: serviceRoleKey });
+    // Random per start: it only lets the database wake the workers (private.invoke_worker).
+    const workerWakeupSecret = `wake_${randomBytes(24).toString("hex")}`;
+    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, worker_wakeup_secret: workerWakeupSecret });
 
     const net = await startNetWorker({ dbUrl: config.dbUrl });
     stops.push(() => net.stop());
@@ -130,6 +134,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
         SUPABASE_ANON_KEY: anonKey,
         SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
+        WORKER_WAKEUP_SECRET: workerWakeupSecret,
         GPU_CLUSTER_API_URL: gpu.url,
         GPU_CLUSTER_API_KEY: gpuApiKey,
         GPU_WEBHOOK_SECRET: gpuWebhookSecret,
@@ -154,7 +159,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const routes: Record<string, RouteHandler> = {
       "/rest/v1": rest, "/auth/v1": auth.handler, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
     };
-    const api = await startApiServer(config.apiPort, routes);
+    const api = await startApiServer(config.apiPort, withRouteLimits(routes, routeLimits({ fileSizeLimit: loadFileSizeLimit(config.root) })));
     stops.push(() => api.close());
     log(`api: listening on ${config.apiUrl}`);
 
