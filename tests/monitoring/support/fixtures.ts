@@ -19,12 +19,12 @@ export type Db = pg.Pool | pg.ClientBase;
 
 /**
  * A user created through the Auth admin API of the stack `db` belongs to and
- * signed in. That stack's API URL and service key are the ones the database
- * itself keeps in Vault for pg_net (project_url, service_role_key).
+ * signed in. That stack's API URL is the one the database itself keeps in
+ * Vault for pg_net (`project_url`); its keys are signed with `jwtSecret`.
  */
 export async function makeUser(db: Db, jwtSecret: string, prefix = "mon"): Promise<LocalUser> {
   const { rows } = await db.query<{ name: string; decrypted_secret: string }>(
-    "select name, decrypted_secret from vault.decrypted_secrets where name in ('project_url', 'service_role_key')",
+    "select name, decrypted_secret from vault.decrypted_secrets where name = 'project_url'",
   );
   const secret = (name: string) => {
     const row = rows.find((r) => r.name === name);
@@ -32,7 +32,7 @@ export async function makeUser(db: Db, jwtSecret: string, prefix = "mon"): Promi
     return row.decrypted_secret;
   };
   return await signedInUser(
-    { API_URL: secret("project_url"), ANON_KEY: await mintApiKey(jwtSecret, "anon"), SERVICE_ROLE_KEY: secret("service_role_key") },
+    { API_URL: secret("project_url"), ANON_KEY: await mintApiKey(jwtSecret, "anon"), SERVICE_ROLE_KEY: await mintApiKey(jwtSecret, "service_role") },
     `${prefix}-${randomUUID().slice(0, 8)}@example.test`,
   );
 }
