@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { startGpuSimulator, type GpuSimulator, type GpuSimulatorOptions } from "../gpu-cluster/simulator/index.ts";
+import pg from "pg";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
 import { startFunctionsRuntime } from "./functions-runtime.ts";
@@ -96,9 +97,10 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const gpuApiKey = `sim_${randomBytes(24).toString("hex")}`;
     const gpuWebhookSecret = `whsec_${randomBytes(32).toString("base64")}`;
     // 600x: an hour of simulated training takes six seconds.
-    const gpu = await startGpuSimulator({
-      port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu,
-    });
+    const gpuOptions = { port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu };
+    // The simulator's GPUs run faster than the wall clock; usage bounds (private.usage_bound) must know by how much.
+    await setJobSetting(config.dbUrl, "usage_wall_clock_factor", gpuOptions.timeScale);
+    const gpu = await startGpuSimulator(gpuOptions);
     stops.push(() => gpu.close());
     log(`gpu cluster simulator: listening on ${gpu.url}`);
 
@@ -151,5 +153,15 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+async function setJobSetting(dbUrl: string, name: string, value: number): Promise<void> {
+  const client = new pg.Client({ connectionString: dbUrl });
+  await client.connect();
+  try {
+    await client.query("update private.job_settings set value = $2 where name = $1", [name, value]);
+  } finally {
+    await client.end();
   }
 }
