@@ -42,6 +42,8 @@ export type StackHandle = { config: StackConfig; status: StackStatus; gpu: GpuSi
 export type StartOptions = {
   /** Wipe the cluster and stored objects first. */
   fresh?: boolean;
+  /** Move pgmq / pg_net / Vault from a stand-in the database holds to the real extension the server has (`--migrate-extensions`). */
+  migrateExtensions?: boolean;
   /** Throwaway stack (tests): no fsync. */
   ephemeral?: boolean;
   /** Extra environment for the functions (as `supabase/functions/.env`). */
@@ -78,7 +80,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     stops.push(() => stopPostgres(config));
 
     log("platform: roles, auth, storage, realtime, pgmq, pg_net, vault");
-    const components = await applyPlatform(config.root, config.dbUrl);
+    const components = await applyPlatform(config.root, config.dbUrl, { migrateExtensions: opts.migrateExtensions, log });
     log("migrations: supabase db push");
     pushMigrations(config.root, config.dbUrl);
 
