@@ -1,0 +1,13 @@
+// Entry point: read configuration, build dependencies, serve.
+import { createPool } from "../_shared/db.ts";
+import { loadEnv } from "../_shared/env.ts";
+import { createHandler, storageReader } from "./handler.ts";
+
+const env = loadEnv(Deno.env.toObject());
+const pool = createPool(env.SUPABASE_DB_URL, { applicationName: "fn:verify-artifacts", max: 1 });
+
+Deno.serve(createHandler({
+  serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+  pool,
+  read: storageReader(`${env.SUPABASE_URL}/storage/v1`, env.SUPABASE_SERVICE_ROLE_KEY),
+}));
