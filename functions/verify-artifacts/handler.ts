@@ -7,7 +7,9 @@
  * check one file twice at once), stream its bytes from Storage with the
  * service key, count and hash them (SHA-256, never the whole file in
  * memory), and record the result (`private.record_artifact_verification`:
- * verified, or mismatch with a delivery.artifact_rejected event). A Storage
+ * verified, or mismatch with a delivery.artifact_rejected event); when that
+ * completed the job's delivery, write its model card, as gpu-webhook would
+ * have. A Storage
  * failure rolls back and leaves the artifact pending for the next wake-up.
  * Woken by pg_net when an artifact is registered and by pg_cron every
  * minute; callable only with the service-role key. Pure: no Deno globals.
@@ -17,6 +19,7 @@ import type pg from "pg";
 import { requireServiceRole } from "../_shared/auth.ts";
 import { MethodNotAllowedError, toAppError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
+import type { ModelCardWriter } from "../_shared/model-card-delivery.ts";
 
 /** Streams one object of lora-models as the service role; null when Storage has no bytes for it. */
 export type ObjectReader = (objectName: string) => Promise<ReadableStream<Uint8Array> | null>;
@@ -25,6 +28,8 @@ export type VerifyDeps = {
   serviceRoleKey: string;
   pool: Pick<pg.Pool, "connect">;
   read: ObjectReader;
+  /** Writes README.md when a verification completed the delivery (no poller may run: webhooks-only clusters). */
+  writeModelCard: ModelCardWriter;
   /** Stop claiming after this long (default 30 s; Edge Functions get 150 s wall clock). */
   budgetMs?: number;
   now?: () => number;
@@ -70,12 +75,13 @@ export async function runVerification(deps: VerifyDeps): Promise<VerifyReport> {
   const now = deps.now ?? Date.now;
   const started = now();
   const report: VerifyReport = { artifacts: [] };
+  const delivered: string[] = [];
   while (now() - started < (deps.budgetMs ?? 30_000)) {
     const client = await deps.pool.connect();
     try {
       await client.query("begin");
-      const { rows } = await client.query<{ id: string; storage_path: string }>(
-        "select id, storage_path from private.artifact_verification_claim()",
+      const { rows } = await client.query<{ id: string; job_id: string; storage_path: string }>(
+        "select id, job_id, storage_path from private.artifact_verification_claim()",
       );
       const art = rows[0];
       if (!art) {
@@ -89,13 +95,19 @@ export async function runVerification(deps: VerifyDeps): Promise<VerifyReport> {
         "select private.record_artifact_verification($1, $2, $3) as outcome", [art.id, size, sha256],
       );
       await client.query("commit");
-      report.artifacts.push({ id: art.id, storage_path: art.storage_path, outcome: done.rows[0]!.outcome, size_bytes: size });
+      const outcome = done.rows[0]!.outcome;
+      report.artifacts.push({ id: art.id, storage_path: art.storage_path, outcome, size_bytes: size });
+      if (outcome === "delivered") delivered.push(art.job_id);
     } catch (err) {
       await client.query("rollback").catch(() => {});
       throw err;
     } finally {
       client.release();
     }
+  }
+  // After the commits, as gpu-webhook does; a failure leaves the card to the poller (model_card_status pending).
+  for (const jobId of delivered) {
+    await deps.writeModelCard(jobId).catch((err) => console.error("verify-artifacts: model card failed", err));
   }
   return report;
 }

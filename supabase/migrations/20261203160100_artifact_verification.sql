@@ -242,8 +242,7 @@ begin
          sha256 = case when v_ok then p_sha256 else sha256 end
    where id = p_artifact_id;
   if v_ok then
-    perform private.complete_delivery(v_art.job_id);
-    return 'verified';
+    return case when private.complete_delivery(v_art.job_id) then 'delivered' else 'verified' end;
   end if;
   perform private.monitor_event(v_art.job_id, 'error', 'delivery.artifact_rejected',
     format('The stored bytes of "%s" are not what the GPU cluster declared (%s bytes, SHA-256 %s; stored: %s bytes, %s): not delivered',
@@ -255,7 +254,7 @@ begin
 end;
 $$;
 comment on function private.record_artifact_verification(uuid, bigint, text) is
-  'Records what verify-artifacts computed from an artifact''s stored bytes: verified (and the delivery completed if it was the last file) when size and SHA-256 match the declaration, else mismatch with a delivery.artifact_rejected event (LT465). Returns verified, mismatch, or the state it already had.';
+  'Records what verify-artifacts computed from an artifact''s stored bytes: verified (and the delivery completed if it was the last file) when size and SHA-256 match the declaration, else mismatch with a delivery.artifact_rejected event (LT465). Returns delivered (verified, and the job just succeeded: its model card is due), verified, mismatch, or the state it already had.';
 revoke all on function private.record_artifact_verification(uuid, bigint, text) from public;
 
 create function private.artifact_verification_safety_net()
