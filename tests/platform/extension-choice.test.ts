@@ -99,15 +99,16 @@ describe("extension choice", () => {
       const before = await contents(db);
       const created: string[] = [];
       const report = await apply({
-        hasExtension: () => true,
+        // pg_net's switch needs the library preloaded, which this server does not do (next test).
+        hasExtension: (e) => e !== "pg_net",
         migrateExtensions: true,
         createExtension: async (client, comp) => {
           created.push(comp.extension);
           await standinAsExtension(client, comp);
         },
       });
-      expect(report).toEqual({ pgmq: "real", pg_net: "real", vault: "real" });
-      expect(created).toEqual(["pgmq", "pg_net", "supabase_vault"]);
+      expect(report).toEqual({ pgmq: "real", pg_net: "stand-in", vault: "real" });
+      expect(created).toEqual(["pgmq", "supabase_vault"]);
       expect(await contents(db)).toEqual(before);
       // Ids continue past the archive: the next message is not a reused id.
       const next = await db.query("select pgmq.send(queue_name => 'work', msg => '{}'::jsonb) as id");
@@ -128,6 +129,10 @@ describe("extension choice", () => {
           throw new Error('could not open extension control file "pgmq.control"');
         },
       })).rejects.toThrow(/pgmq: moving to the pgmq extension failed, nothing was changed/);
+      expect(await contents(db)).toEqual(before);
+      // pg_net's real worker needs the library preloaded: refused before anything is touched.
+      await expect(apply({ hasExtension: (e) => e === "pg_net", migrateExtensions: true, createExtension: standinAsExtension }))
+        .rejects.toThrow(/shared_preload_libraries/);
       expect(await contents(db)).toEqual(before);
     } finally {
       await db.end();
