@@ -805,6 +805,7 @@ export type Database = {
       dataset_format:
         | "chat"
         | "conversation"
+        | "sharegpt"
         | "instruction"
         | "prompt_completion"
       dataset_status: "uploading" | "validating" | "ready" | "error"
@@ -957,6 +958,7 @@ export const Constants = {
       dataset_format: [
         "chat",
         "conversation",
+        "sharegpt",
         "instruction",
         "prompt_completion",
       ],

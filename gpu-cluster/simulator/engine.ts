@@ -108,10 +108,11 @@ export class TrainingEngine {
     if (this.#o.faults.current.datasetUnreachable) {
       return userError({ code: "dataset_unreachable", message: "Dataset URL answered 403 (injected fault)" });
     }
-    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config);
+    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config, job.request.dataset_spec);
     if (job.phase !== "downloading") return;
     if ("code" in data) return userError(data);
     const { train, validationExamples } = data;
+    job.trainableTokens = data.trainableTokens;
     const chars = train.reduce((n, l) => n + l.length, 0);
     job.plan = planTraining(config, {
       examples: train.length,

@@ -35,6 +35,8 @@ export type SimJob = {
   startedAt: Date | null;
   finishedAt: Date | null;
   plan: TrainingPlan | null;
+  /** Loss tokens per epoch under the submit's `dataset_spec` (null without one, or until read). */
+  trainableTokens: number | null;
   /** The step the run started from: 0, or the step of the checkpoint it resumed. */
   startStep: number;
   step: number;
@@ -89,6 +91,7 @@ export class JobStore {
       startedAt: null,
       finishedAt: null,
       plan: null,
+      trainableTokens: null,
       startStep: 0,
       step: 0,
       queuedSeconds: 0,
@@ -194,6 +197,7 @@ export function toJobView(job: SimJob, opts: { metricsSinceStep?: number } = {})
     metadata: job.request.metadata ?? {},
     examples: job.plan?.examples ?? null,
     validation_examples: job.plan?.validationExamples ?? null,
+    trainable_tokens: job.trainableTokens,
     progress: jobProgress(job),
     metrics: job.metrics.filter((m) => m.step > since),
     checkpoints: job.checkpoints,
