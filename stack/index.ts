@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { startGpuSimulator, type GpuSimulator, type GpuSimulatorOptions } from "../gpu-cluster/simulator/index.ts";
+import pg from "pg";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
 import { startAuthServer } from "./auth/server.ts";
@@ -55,6 +56,8 @@ export type StackHandle = { config: StackConfig; status: StackStatus; gpu: GpuSi
 export type StartOptions = {
   /** Wipe the cluster and stored objects first. */
   fresh?: boolean;
+  /** Move pgmq / pg_net / Vault from a stand-in the database holds to the real extension the server has (`--migrate-extensions`). */
+  migrateExtensions?: boolean;
   /** Throwaway stack (tests): no fsync. */
   ephemeral?: boolean;
   /** Extra environment for the functions (as `supabase/functions/.env`). */
@@ -93,7 +96,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     stops.push(() => stopPostgres(config));
 
     log("platform: roles, auth, storage, realtime, pgmq, pg_net, vault");
-    const components = await applyPlatform(config.root, config.dbUrl);
+    const components = await applyPlatform(config.root, config.dbUrl, { migrateExtensions: opts.migrateExtensions, log });
     log("migrations: supabase db push");
     pushMigrations(config.root, config.dbUrl);
     // Supabase's documented step after migrating; any PostgREST listening reloads its schema cache.
@@ -120,9 +123,10 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const gpuApiKey = `sim_${randomBytes(24).toString("hex")}`;
     const gpuWebhookSecret = `whsec_${randomBytes(32).toString("base64")}`;
     // 600x: an hour of simulated training takes six seconds.
-    const gpu = await startGpuSimulator({
-      port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu,
-    });
+    const gpuOptions = { port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu };
+    // The simulator's GPUs run faster than the wall clock; usage bounds (private.usage_bound) must know by how much.
+    await setJobSetting(config.dbUrl, "usage_wall_clock_factor", gpuOptions.timeScale);
+    const gpu = await startGpuSimulator(gpuOptions);
     stops.push(() => gpu.close());
     log(`gpu cluster simulator: listening on ${gpu.url}`);
 
@@ -187,5 +191,15 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+async function setJobSetting(dbUrl: string, name: string, value: number): Promise<void> {
+  const client = new pg.Client({ connectionString: dbUrl });
+  await client.connect();
+  try {
+    await client.query("update private.job_settings set value = $2 where name = $1", [name, value]);
+  } finally {
+    await client.end();
   }
 }

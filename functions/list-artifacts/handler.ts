@@ -98,7 +98,8 @@ export function createHandler(deps: ListArtifactsDeps): (req: Request) => Promis
         await c.query("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", [JSON.stringify(claims)]);
         job = (await c.query<{ id: string }>("select id from public.training_jobs where id = $1", [jobId])).rows[0];
         rows = (await c.query<ArtifactRow>(
-          "select id, kind, storage_path, size_bytes, sha256, created_at from public.model_artifacts where job_id = $1 order by storage_path",
+          // Only files whose stored bytes were checked are delivered (migration 20261203160100).
+          "select id, kind, storage_path, size_bytes, sha256, created_at from public.model_artifacts where job_id = $1 and verification = 'verified' order by storage_path",
           [jobId],
         )).rows;
         await c.query("commit");

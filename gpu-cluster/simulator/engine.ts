@@ -18,7 +18,7 @@ import type { GpuWebhookEvent, GpuWebhookEventType, JobError, UploadFile } from 
 import { buildAdapterFiles } from "./adapter.ts";
 import { readTrainingData } from "./datasets.ts";
 import type { FaultInjector } from "./faults.ts";
-import { earlyStoppingOf, type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
+import { bestSoFar, earlyStoppingOf, type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
 import { DEFAULT_GPU, isMetricStep, memoryPerGpu, metricPointAt, planTraining } from "./training.ts";
 import { putArtifact, type RequestUploadUrls } from "./uploads.ts";
 import type { WebhookSender } from "./webhook-sender.ts";
@@ -138,6 +138,7 @@ export class TrainingEngine {
         });
       }
       job.startStep = job.step = resume.step;
+      job.inheritedBest = bestSoFar(source, resume.step);
     }
     job.status = "running";
     job.phase = "training";
@@ -213,7 +214,10 @@ export class TrainingEngine {
   }
 
   async #upload(job: SimJob): Promise<void> {
-    const files = buildAdapterFiles(job.request.config);
+    // Early stopping loads the best checkpoint at the end (Hugging Face's load_best_model_at_end, which
+    // EarlyStoppingCallback requires): the adapter delivered is the best checkpoint's, not the last step's.
+    const best = earlyStoppingOf(job) ? bestSoFar(job, Infinity).checkpoint : null;
+    const files = buildAdapterFiles(job.request.config, { step: best?.step ?? job.step });
     const meta: UploadFile[] = await Promise.all(
       files.map(async (f) => ({
         path: f.path,

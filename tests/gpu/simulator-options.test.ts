@@ -228,6 +228,19 @@ describe("the options through the simulator", () => {
       expect(first.resume_from).toBeNull();
     });
 
+    it("a resumed run's best checkpoint is the best of the whole history, not of its own steps only", async () => {
+      const c = config({ epochs: 3, batch_size: 4, gradient_accumulation_steps: 1, eval_every_steps: 5, checkpoint_every_steps: 20, validation: { split_fraction: 0.1 }, early_stopping_patience: 3 });
+      const data = jsonl(400, 200);
+      const stopped = await run(c, data);
+      const best = stopped.checkpoints.find((k) => k.name === stopped.early_stopping!.best_checkpoint)!;
+      // Continue from the last checkpoint at or after the best one (before the stop): only worse evaluations follow.
+      const from = stopped.checkpoints.filter((k) => k.step >= best.step && k.step < stopped.progress.step).at(-1)!;
+      const resumed = await run(c, data, { resume_from: { job_id: stopped.id, checkpoint: from.name, step: from.step } });
+      expect(resumed.status).toBe("succeeded");
+      expect(resumed.checkpoints.every((k) => k.step > from.step)).toBe(true);
+      expect(resumed.early_stopping).toMatchObject({ best_checkpoint: best.name, best_step: stopped.early_stopping!.best_step });
+    });
+
     it("raising epochs continues a finished run to the new last step", async () => {
       const longer = await run({ ...base(), epochs: 3 }, jsonl(80), { resume_from: { job_id: first.id, checkpoint: "checkpoint-20", step: 20 } });
       expect(longer.status).toBe("succeeded");

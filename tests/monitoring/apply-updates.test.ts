@@ -202,14 +202,28 @@ describe("applying cluster updates", () => {
       artifacts: files, final_metrics: point(100),
     }));
     expect(r).toMatchObject({ outcome: "applied", status: "running", delivered: false });
-    const object = (path: string, size: number) =>
-      db.query("insert into storage.objects (bucket_id, name, metadata) values ('lora-models', $1, $2)", [
+    // Declared as gpu-upload-urls does, then each file stored and checked the way verify-artifacts records it,
+    // in one transaction (so no worker sees it pending).
+    await db.query("select private.prepare_artifact_uploads($1, $2, $3::jsonb)", [`upl_${j.jobId}`, j.externalJobId, JSON.stringify(files)]);
+    const c = await db.connect();
+    const stored = async (path: string, size: number, sha: string) => {
+      await c.query("insert into storage.objects (bucket_id, name, metadata) values ('lora-models', $1, $2)", [
         `${j.user.id}/${j.jobId}/${path}`, JSON.stringify({ size }),
       ]);
-    await object("adapter_config.json", 12);
-    expect((await job(db, j.jobId)).status).toBe("running");
-    await object("adapter_model.safetensors", 34);
-    expect((await job(db, j.jobId)).status).toBe("succeeded");
+      expect((await c.query("select status from public.training_jobs where id = $1", [j.jobId])).rows[0].status).toBe("running");
+      await c.query("select private.record_artifact_verification(id, $2, $3) from public.model_artifacts where storage_path = $1", [
+        `${j.user.id}/${j.jobId}/${path}`, size, sha,
+      ]);
+      return (await c.query("select status from public.training_jobs where id = $1", [j.jobId])).rows[0].status;
+    };
+    try {
+      await c.query("begin");
+      expect(await stored("adapter_config.json", 12, "b".repeat(64))).toBe("running");
+      expect(await stored("adapter_model.safetensors", 34, "c".repeat(64))).toBe("succeeded");
+      await c.query("commit");
+    } finally {
+      c.release();
+    }
     const arts = await db.query("select kind, size_bytes::int as size from public.model_artifacts where job_id = $1 order by kind", [j.jobId]);
     expect(arts.rows).toEqual([{ kind: "adapter_weights", size: 34 }, { kind: "adapter_config", size: 12 }]);
     const mon = await db.query("select model_card_status, needs_poll from private.job_monitor where job_id = $1", [j.jobId]);

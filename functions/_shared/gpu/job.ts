@@ -228,6 +228,14 @@ export const JobErrorSchema = z.object({
 });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
+/**
+ * A run's GPU time so far (seconds times GPUs), at most 1e9 (about 31
+ * GPU-years): a larger value is a contract error, never a bill. The database
+ * bounds it further by wall time (private.usage_bound).
+ */
+export const MAX_GPU_SECONDS = 1e9;
+export const GpuSecondsSchema = z.number().min(0).max(MAX_GPU_SECONDS);
+
 export const JobSchema = z.object({
   id: z.string().min(1),
   idempotency_key: z.string().nullable(),
@@ -255,7 +263,7 @@ export const JobSchema = z.object({
   gpu_type: z.string(),
   gpu_count: z.int().min(1),
   /** GPU time consumed so far (seconds times GPUs); what the cluster bills. */
-  gpu_seconds: z.number().min(0),
+  gpu_seconds: GpuSecondsSchema,
   /** Set when the configuration has `early_stopping_patience`. */
   early_stopping: EarlyStoppingSchema.nullable().optional(),
   /** The checkpoint the job continued from, null when it started at step 0. */
