@@ -12,11 +12,11 @@
  * have. A Storage
  * failure rolls back and leaves the artifact pending for the next wake-up.
  * Woken by pg_net when an artifact is registered and by pg_cron every
- * minute; callable only with the service-role key. Pure: no Deno globals.
+ * minute; callable with the wake-up secret or the service-role key. Pure: no Deno globals.
  */
 import { createHash } from "node:crypto";
 import type pg from "pg";
-import { requireServiceRole } from "../_shared/auth.ts";
+import { requireWorkerCaller } from "../_shared/auth.ts";
 import { MethodNotAllowedError, toAppError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
 import type { ModelCardWriter } from "../_shared/model-card-delivery.ts";
@@ -26,6 +26,8 @@ export type ObjectReader = (objectName: string) => Promise<ReadableStream<Uint8A
 
 export type VerifyDeps = {
   serviceRoleKey: string;
+  /** The database's wake-up secrets (private.invoke_worker; several while rotating). */
+  wakeupSecrets?: readonly string[];
   pool: Pick<pg.Pool, "connect">;
   read: ObjectReader;
   /** Writes README.md when a verification completed the delivery (no poller may run: webhooks-only clusters). */
@@ -119,7 +121,7 @@ export function createHandler(deps: VerifyDeps): (req: Request) => Promise<Respo
     if (early) return early;
     try {
       if (req.method !== "POST") throw new MethodNotAllowedError(`Method "${req.method}" is not allowed; use POST`);
-      await requireServiceRole(req, deps.serviceRoleKey);
+      await requireWorkerCaller(req, { serviceRoleKey: deps.serviceRoleKey, wakeupSecrets: deps.wakeupSecrets });
       return success(await runVerification(deps));
     } catch (err) {
       if (toAppError(err).status >= 500) console.error("verify-artifacts: failed", err);

@@ -10,7 +10,7 @@ import { wakeupSecrets } from "../../functions/_shared/env.ts";
 import { connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 
-const WORKERS = ["dispatch-training-job", "validate-dataset", "poll-training-jobs", "storage-cleanup"];
+const WORKERS = ["dispatch-training-job", "validate-dataset", "poll-training-jobs", "storage-cleanup", "verify-artifacts"];
 
 async function call(worker: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${testStack().API_URL}/functions/v1/${worker}`, {
