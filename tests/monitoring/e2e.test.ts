@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait.ts";
-import { asUser, events, job, makeUser } from "./support/fixtures.ts";
+import { events, job, makeUser } from "./support/fixtures.ts";
 import { clusterJob, createJob, pollTick, sha256, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
 
@@ -113,9 +113,10 @@ describe("end to end on the embedded stack with the GPU simulator", () => {
       body: JSON.stringify({ job_id: jobId }),
     });
     expect(foreign.status).toBe(404);
-    // The loss curve for charts, as the owner.
-    // (The embedded stack has no PostgREST: call the RPC as the owner the way PostgREST would.)
-    const points = (await asUser(w.db, user, (c) => c.query("select count(*)::int as n from public.job_loss_curve($1, 50)", [jobId]))).rows[0].n;
+    // The loss curve for charts, as the owner: supabase-js rpc() through PostgREST.
+    const curve = await w.userClient(user.token).rpc("job_loss_curve", { job_id: jobId, max_points: 50 });
+    expect(curve.error).toBeNull();
+    const points = (curve.data as unknown[]).length;
     expect(points).toBeGreaterThan(0);
     expect(points).toBeLessThanOrEqual(50);
 
