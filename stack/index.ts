@@ -16,7 +16,7 @@ import { pushMigrations } from "./migrate.ts";
 import { startNetWorker } from "./net-worker.ts";
 import { applyPlatform } from "./platform.ts";
 import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } from "./postgres.ts";
-import { reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
+import { postgrestBinary, reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
 import { createRestGateway } from "./rest-gateway.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
 import { startStorageServer } from "./storage/server.ts";
@@ -77,6 +77,8 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   };
   try {
     ensurePostgresPackages(log);
+    // Before anything starts: without a PostgREST binary for this platform the stack does not run at all.
+    postgrestBinary();
     if (opts.fresh) rmSync(config.storageDir, { recursive: true, force: true });
     mkdirSync(config.storageDir, { recursive: true });
     log(`postgres: starting on 127.0.0.1:${config.dbPort}`);
@@ -140,7 +142,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     log(`postgrest: starting on 127.0.0.1:${config.restPort}`);
     const postgrest = await startPostgrest({
       dbUrl: config.dbUrl, authenticatorPassword: AUTHENTICATOR_PASSWORD, jwtSecret: config.jwtSecret,
-      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"),
+      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"), log,
     });
     stops.push(() => postgrest.stop());
     const rest = createRestGateway({ upstream: postgrest.url, apiKeys: [anonKey, serviceRoleKey] });

@@ -648,6 +648,7 @@ export type Database = {
           name?: string
           parent_job_id?: string
           resume_from_checkpoint_id?: string
+          start?: boolean
           suffix?: string
           validation_dataset_id?: string
         }
@@ -768,6 +769,52 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      start_training_job: {
+        Args: { job_id: string }
+        Returns: {
+          actual_cost: number | null
+          actual_gpu_seconds: number | null
+          attempt_count: number
+          base_model_id: string
+          config: Json | null
+          created_at: string
+          currency: string
+          current_epoch: number | null
+          current_step: number | null
+          dataset_id: string
+          deleted_at: string | null
+          dispatch_attempts: number
+          early_stopping: Json | null
+          error: Json | null
+          estimated_cost: number | null
+          estimated_finish_at: string | null
+          estimated_gpu_seconds: number | null
+          external_job_id: string | null
+          finished_at: string | null
+          id: string
+          idempotency_key: string | null
+          last_polled_at: string | null
+          name: string | null
+          parent_job_id: string | null
+          progress_pct: number
+          requested_config: NonNullable<Json>
+          resume_from_checkpoint_id: string | null
+          started_at: string | null
+          status: Database["public"]["Enums"]["training_job_status"]
+          status_changed_at: string
+          suffix: string | null
+          total_steps: number | null
+          updated_at: string
+          user_id: string
+          validation_dataset_id: string | null
+        }
+        SetofOptions: {
+          from: "*"
+          to: "training_jobs"
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       validate_training_config: {
         Args: { base_model_id: string; config: Json }
         Returns: Json
@@ -784,6 +831,7 @@ export type Database = {
       dataset_format:
         | "chat"
         | "conversation"
+        | "sharegpt"
         | "instruction"
         | "prompt_completion"
       dataset_status: "uploading" | "validating" | "ready" | "error"
@@ -936,6 +984,7 @@ export const Constants = {
       dataset_format: [
         "chat",
         "conversation",
+        "sharegpt",
         "instruction",
         "prompt_completion",
       ],

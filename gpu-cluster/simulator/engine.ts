@@ -108,10 +108,11 @@ export class TrainingEngine {
     if (this.#o.faults.current.datasetUnreachable) {
       return userError({ code: "dataset_unreachable", message: "Dataset URL answered 403 (injected fault)" });
     }
-    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config);
+    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config, job.request.dataset_spec);
     if (job.phase !== "downloading") return;
     if ("code" in data) return userError(data);
     const { train, validationExamples } = data;
+    job.trainableTokens = data.trainableTokens;
     const chars = train.reduce((n, l) => n + l.length, 0);
     job.plan = planTraining(config, {
       examples: train.length,
@@ -289,6 +290,8 @@ export class TrainingEngine {
   }
 
   #emit<T extends GpuWebhookEventType>(job: SimJob, type: T, extra: EventExtra<T>, final = false): void {
+    // A job forgotten by a restart (its download or upload may still be in flight) says nothing more.
+    if (this.#o.store.get(job.id) !== job) return;
     job.sequence += 1;
     const url = job.request.callback_url;
     if (!url || this.#closed) return;

@@ -35,6 +35,8 @@ export type SimJob = {
   startedAt: Date | null;
   finishedAt: Date | null;
   plan: TrainingPlan | null;
+  /** Loss tokens per epoch under the submit's `dataset_spec` (null without one, or until read). */
+  trainableTokens: number | null;
   /** The step the run started from: 0, or the step of the checkpoint it resumed. */
   startStep: number;
   step: number;
@@ -82,6 +84,7 @@ export class JobStore {
       startedAt: null,
       finishedAt: null,
       plan: null,
+      trainableTokens: null,
       startStep: 0,
       step: 0,
       queuedSeconds: 0,
@@ -110,6 +113,12 @@ export class JobStore {
 
   all(): SimJob[] {
     return [...this.#byId.values()];
+  }
+
+  /** Forget every job, as a cluster restarted without its state would (see `GpuSimulator.restart`). */
+  clear(): void {
+    this.#byId.clear();
+    this.#byKey.clear();
   }
 
   /** Jobs not yet in a terminal status. */
@@ -172,6 +181,7 @@ export function toJobView(job: SimJob, opts: { metricsSinceStep?: number } = {})
     metadata: job.request.metadata ?? {},
     examples: job.plan?.examples ?? null,
     validation_examples: job.plan?.validationExamples ?? null,
+    trainable_tokens: job.trainableTokens,
     progress: jobProgress(job),
     metrics: job.metrics.filter((m) => m.step > since),
     checkpoints: job.checkpoints,

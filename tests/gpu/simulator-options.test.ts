@@ -270,3 +270,42 @@ describe("the options through the simulator", () => {
     });
   });
 });
+
+describe("a simulator restart (sim.restart(), POST /_sim/restart)", () => {
+  let backend: FakeBackend;
+  let sim: GpuSimulator;
+  let client: GpuClusterClient;
+  beforeAll(async () => {
+    backend = await startFakeBackend({ webhookSecret: WEBHOOK_SECRET });
+    sim = await startGpuSimulator({ apiKey: API_KEY, webhookSecret: WEBHOOK_SECRET, timeScale: 20_000, tickMs: 10 });
+    client = new GpuClusterClient({ baseUrl: sim.url, apiKey: API_KEY, maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    await backend?.close();
+  });
+  const finished = (id: string) => waitFor(async () => {
+    const j = await client.getJob(id);
+    return TERMINAL_JOB_STATUSES.includes(j.status) ? j : undefined;
+  }, { timeoutMs: 20_000, what: "the job to finish" });
+
+  it("forgets every job: it answers 404, a resume from its checkpoint fails with checkpoint_unavailable, its key is free", async () => {
+    const c = config({ checkpoint_every_steps: 5 });
+    const body = (extra: Partial<SubmitJobRequest> = {}) =>
+      submitBody(backend.dataset(`${crypto.randomUUID()}.jsonl`, jsonl(80)), { config: c, upload_urls_callback_url: backend.uploadUrlsUrl, ...extra });
+    const { job } = await client.submitJob(body(), { idempotencyKey: "restart-key" });
+    const first = await finished(job.id);
+    expect(first.checkpoints.length).toBeGreaterThan(0);
+
+    const res = await fetch(`${sim.url}/_sim/restart`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(res.status).toBe(200);
+    expect(sim.jobs.count()).toBe(0);
+    await expect(client.getJob(job.id)).rejects.toMatchObject({ upstreamStatus: 404 });
+    expect(await client.findJobByIdempotencyKey("restart-key")).toBeNull();
+
+    const resumed = await finished((await client.submitJob(body({
+      resume_from: { job_id: first.id, checkpoint: first.checkpoints[0]!.name, step: first.checkpoints[0]!.step },
+    }), { idempotencyKey: "restart-key" })).job.id);
+    expect(resumed.error).toMatchObject({ code: "checkpoint_unavailable", category: "system" });
+  });
+});

@@ -14,7 +14,7 @@ import { renderModelCard } from "../../functions/_shared/model-card.ts";
 import type { EarlyStopping } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { artifact, checkpoint, event, oom, snapshotJob } from "./support/events.ts";
+import { artifact, checkpoint, event, nodeFailure, snapshotJob } from "./support/events.ts";
 import { events, job, makeUser, runningJob } from "./support/fixtures.ts";
 import { clusterJob, createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
@@ -192,7 +192,7 @@ describe("early stopping", () => {
     const retryExt = `fake_retry_${j.jobId}`;
     try {
       await c.query("begin");
-      expect(await applyWebhookEvent(c, { webhookId: `es_fail_${j.jobId}`, event: event("job.failed", j.externalJobId, { sequence: 1, step: 40 }, { error: oom(40) }) }))
+      expect(await applyWebhookEvent(c, { webhookId: `es_fail_${j.jobId}`, event: event("job.failed", j.externalJobId, { sequence: 1, step: 40 }, { error: nodeFailure(40) }) }))
         .toMatchObject({ status: "queued" });
       await c.query("delete from pgmq.q_training_dispatch where message ->> 'job_id' = $1", [j.jobId]);
       await c.query("update public.training_jobs set status = 'dispatching' where id = $1", [j.jobId]);

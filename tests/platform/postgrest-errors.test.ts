@@ -110,6 +110,22 @@ describe("error statuses through PostgREST", () => {
     expect(res.status).toBe(300);
     expect(res.error?.code).toBe("PGRST201");
     expect(res.error?.hint).toContain("checkpoints!checkpoints_job_fkey");
+    const datasets = await as(owner).from("datasets").select("id, training_jobs(id)");
+    expect([datasets.status, datasets.error?.code]).toEqual([300, "PGRST201"]);
+    expect(datasets.error?.hint).toContain("training_jobs!training_jobs_dataset_fkey");
+  });
+
+  it("naming the foreign key with ! resolves each ambiguous embed (docs/API.md, Embedding related rows)", async () => {
+    const jobs = await as(owner).from("training_jobs").select(
+      "id, checkpoints!checkpoints_job_fkey(id), resumed_from:checkpoints!training_jobs_resume_checkpoint_fkey(id), " +
+        "dataset:datasets!training_jobs_dataset_fkey(id), validation:datasets!training_jobs_validation_dataset_fkey(id)",
+    );
+    expect([jobs.status, jobs.error]).toEqual([200, null]);
+    const datasets = await as(owner).from("datasets")
+      .select("id, training_jobs!training_jobs_dataset_fkey(id), validated:training_jobs!training_jobs_validation_dataset_fkey(id)")
+      .eq("id", ready).single();
+    expect(datasets.error).toBeNull();
+    expect(datasets.data).toMatchObject({ id: ready, training_jobs: expect.any(Array), validated: [] });
   });
 
   it("PGRST103 (a range past the end, with count=exact) is 416 and PGRST116 (single() on no rows) is 406", async () => {
