@@ -167,6 +167,11 @@ const RPCS: Record<string, RpcCase> = {
     call: (c, w) => c.rpc("retry_training_job", { job_id: w.job, checkpoint_id: w.checkpoint }),
     expect: refused(400, "LT420"),
   },
+  start_training_job: {
+    why: "A's job does not exist for B: no way to learn that it waits for review, or to start it",
+    call: (c, w) => c.rpc("start_training_job", { job_id: w.job }),
+    expect: refused(400, "LT420"),
+  },
   job_loss_curve: {
     why: "A's points are invisible: an empty curve, not an error that confirms the job exists",
     call: (c, w) => c.rpc("job_loss_curve", { job_id: w.job }),
