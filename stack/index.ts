@@ -1,8 +1,8 @@
 /**
  * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
  * migrations through the Supabase CLI, the pg_net worker, the GPU cluster
- * simulator, and the API gateway with the Storage stand-in and the Deno
- * functions runtime.
+ * simulator, and the API gateway with the Storage and Realtime stand-ins and
+ * the Deno functions runtime.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +16,7 @@ import { startNetWorker } from "./net-worker.ts";
 import { applyPlatform, type ComponentReport } from "./platform.ts";
 import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } from "./postgres.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
+import { startRealtime } from "./realtime/server.ts";
 import { startStorageServer } from "./storage/server.ts";
 
 /** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
@@ -123,8 +124,11 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     });
     stops.push(() => functions.close());
 
+    const realtime = await startRealtime({ dbUrl: config.dbUrl, jwtSecret: config.jwtSecret, log });
+    stops.push(() => realtime.close());
+
     const routes: Record<string, RouteHandler> = { "/storage/v1": storage.handler, "/functions/v1": functions.handler };
-    const api = await startApiServer(config.apiPort, routes);
+    const api = await startApiServer(config.apiPort, routes, { "/realtime/v1": realtime.upgrade });
     stops.push(() => api.close());
     log(`api: listening on ${config.apiUrl}`);
 
