@@ -95,6 +95,14 @@ describe("realtime postgres_changes", () => {
     expect(String(w.system[0]!.message)).toMatch(/^Unable to subscribe to changes with given parameters/);
   });
 
+  it("refuses a subscription to a table outside the supabase_realtime publication", async () => {
+    const owner = await userWithDataset(db, "rt-unpublished");
+    const w = track(await watch({ token: owner.token, table: "cost_records", await: false }));
+    await waitFor(() => w.system.find((s) => s.extension === "postgres_changes"), { timeoutMs: 30_000, what: "system message" });
+    expect(w.system[0]).toMatchObject({ status: "error" });
+    expect(String(w.system[0]!.message)).toContain("table: cost_records");
+  });
+
   it("sends a delete of an RLS table to every subscriber of the table with only the primary key", async () => {
     const owner = await userWithDataset(db, "rt-delete");
     const other = await userWithDataset(db, "rt-delete-other");
