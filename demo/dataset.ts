@@ -5,42 +5,39 @@
  * reads the report.
  */
 import { readFileSync } from "node:fs";
-import type { SupabaseClient } from "@supabase/supabase-js";
 import { DatasetStatsSchema, ValidationReportSchema, type DatasetStats, type ValidationReport } from "../types/dataset.ts";
-import type { PostgrestEquivalent } from "./client.ts";
+import { unwrap, type DemoSupabase } from "./client.ts";
 import { DATASET_PATH } from "./data/generate.ts";
 import { bar, bytes, paint, thousands, type Screen } from "./ui.ts";
 
-export type DemoCtx = { screen: Screen; api: PostgrestEquivalent; supabase: SupabaseClient; timeoutMs: number };
+export type DemoCtx = { screen: Screen; supabase: DemoSupabase; timeoutMs: number };
 
-type DatasetRow = {
-  id: string; status: string; storage_path: string; progress_pct: string; format: string | null;
-  stats: unknown; report: unknown; error: { code: string; message: string; hint?: string } | null;
-};
+type DatasetError = { code: string; message: string; hint?: string } | null;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Upload and validate the sample dataset; resolves with its id and statistics once it is ready. */
 export async function uploadAndValidate(ctx: DemoCtx): Promise<{ datasetId: string; stats: DatasetStats }> {
-  const { screen, api, supabase } = ctx;
+  const { screen, supabase } = ctx;
   const file = readFileSync(DATASET_PATH);
   screen.section("1. Dataset");
-  const row = await api.insert<DatasetRow>("datasets", {
+  const row = unwrap("Creating the dataset", await supabase.from("datasets").insert({
     name: "Helio support chats", description: "Customer-support conversations for the Helio smart thermostat (demo/data)",
     file_name: "customer-support.jsonl",
-  });
+  }).select("id, status, storage_path").single());
   screen.ok(`Created dataset ${row.id} (status ${row.status})`);
 
   const started = Date.now();
-  const { error } = await supabase.storage.from("lora-datasets").upload(row.storage_path, file, { contentType: "application/octet-stream" });
+  const { error } = await supabase.storage.from("lora-datasets").upload(row.storage_path ?? "", file, { contentType: "application/octet-stream" });
   if (error) throw new Error(`Upload failed: ${error.message}`);
   screen.ok(`Uploaded ${bytes(file.length)} to lora-datasets/${row.storage_path} with supabase-js`);
 
   let last = -1;
   const deadline = Date.now() + ctx.timeoutMs;
   for (;;) {
-    const d = await api.byId<DatasetRow>("datasets", row.id);
-    if (!d) throw new Error(`Dataset ${row.id} disappeared`);
+    const d = unwrap("Reading the dataset", await supabase.from("datasets")
+      .select("status, progress_pct, stats, report, error").eq("id", row.id).single());
+    const failure = d.error as DatasetError;
     const pct = Number(d.progress_pct);
     if (screen.term.tty) {
       screen.live.set([`  Validating  ${paint(screen.term, "cyan", bar(pct / 100, 30))} ${pct.toFixed(0).padStart(3)}%  ${d.status}`]);
@@ -59,9 +56,9 @@ export async function uploadAndValidate(ctx: DemoCtx): Promise<{ datasetId: stri
     if (d.status === "error") {
       screen.live.set([]);
       const report = d.report ? ValidationReportSchema.parse(d.report) : null;
-      screen.fail(`Validation failed: ${d.error?.code} ${d.error?.message}`);
+      screen.fail(`Validation failed: ${failure?.code} ${failure?.message}`);
       for (const e of report?.errors.slice(0, 5) ?? []) screen.detail([`line ${e.line}: ${e.code} ${e.message}`]);
-      throw new Error(`Dataset validation failed (${d.error?.code})`);
+      throw new Error(`Dataset validation failed (${failure?.code})`);
     }
     if (Date.now() > deadline) throw new Error(`Validation did not finish in ${ctx.timeoutMs / 1000} s (status ${d.status}, ${pct}%)`);
     await sleep(150);

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { unwrap } from "./client.ts";
 import type { DemoCtx } from "./dataset.ts";
 import { bytes, paint, table } from "./ui.ts";
 
@@ -18,7 +19,7 @@ export type Delivered = { files: Array<{ kind: string; path: string; file: strin
 const DOWNLOAD = ["adapter_weights", "adapter_config", "model_card"];
 
 export async function deliver(ctx: DemoCtx, jobId: string, downloadDir: string): Promise<Delivered> {
-  const { screen, api, supabase } = ctx;
+  const { screen, supabase } = ctx;
   screen.section("4. Model");
   const { data, error } = await supabase.functions.invoke<ListResponse>("list-artifacts", { body: { job_id: jobId } });
   if (error || !data) throw new Error(`list-artifacts failed: ${error?.message ?? "no data"}`);
@@ -31,8 +32,8 @@ export async function deliver(ctx: DemoCtx, jobId: string, downloadDir: string):
   ], { rightAlign: [2] }));
 
   // The registry as the user sees it (RLS): the checksums the cluster declared and Storage confirmed.
-  const registry = new Map((await api.request<{ storage_path: string; sha256: string | null }>(
-    "select storage_path, sha256 from public.model_artifacts where job_id = $1", [jobId])).map((r) => [r.storage_path, r.sha256]));
+  const registry = new Map(unwrap("Reading model_artifacts", await supabase.from("model_artifacts")
+    .select("storage_path, sha256").eq("job_id", jobId)).map((r) => [r.storage_path, r.sha256]));
   mkdirSync(downloadDir, { recursive: true });
   const files: Delivered["files"] = [];
   let adapterConfig: Record<string, unknown> | null = null;

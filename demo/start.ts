@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { mintUserToken } from "../stack/jwt.ts";
 import type { StackHandle } from "../stack/index.ts";
-import { PostgrestEquivalent, userSupabase } from "./client.ts";
+import { userSupabase } from "./client.ts";
 import { uploadAndValidate, type DemoCtx } from "./dataset.ts";
 import { deliver } from "./delivery.ts";
 import { operatorView } from "./operations.ts";
@@ -44,10 +44,8 @@ const screen = new Screen();
 const t0 = Date.now();
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 let handle: StackHandle | undefined;
-let api: PostgrestEquivalent | undefined;
 
 async function shutdown(code: number): Promise<never> {
-  await api?.close().catch(() => {});
   await handle?.stop().catch((err: unknown) => console.error(`stopping the stack failed: ${(err as Error).message}`));
   process.exit(code);
 }
@@ -60,8 +58,7 @@ async function demo(): Promise<void> {
   screen.ok(`Stack ready in ${elapsed()} (a fresh database; GPU cluster simulator at ${timeScale}x real time)`);
   const user = await createDemoUser(handle);
   screen.ok(`Signed in as ${user.email} (user ${user.id})`);
-  api = new PostgrestEquivalent(s.DB_URL, user.token);
-  const ctx: DemoCtx = { screen, api, supabase: userSupabase(s.API_URL, s.ANON_KEY, user.token), timeoutMs };
+  const ctx: DemoCtx = { screen, supabase: userSupabase(s.API_URL, s.ANON_KEY, user.token), timeoutMs };
 
   const { datasetId } = await uploadAndValidate(ctx);
   await quote(ctx, datasetId);
@@ -83,7 +80,7 @@ async function demo(): Promise<void> {
   const longToken = await mintUserToken(s.JWT_SECRET, user.id, { email: user.email, expiresIn: 24 * 3600 });
   screen.section("Serving");
   screen.detail([
-    `API           ${s.API_URL}  (Storage ${s.STORAGE_URL}, Edge Functions ${s.FUNCTIONS_URL})`,
+    `API           ${s.API_URL}  (PostgREST ${s.REST_URL}, Storage ${s.STORAGE_URL}, Edge Functions ${s.FUNCTIONS_URL})`,
     `Postgres      ${s.DB_URL}`,
     `GPU cluster   ${s.GPU_CLUSTER_URL}  (simulator)`,
     `anon key      ${s.ANON_KEY}`,

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { TrainingQuoteSchema, type TrainingQuote } from "../types/training-quote.ts";
 import { lossChart, type LossPoint } from "./chart.ts";
-import type { JobEvent } from "./client.ts";
+import { unwrap } from "./client.ts";
 import type { DemoCtx } from "./dataset.ts";
 import { bar, clock, paint, Pace, thousands, type Screen } from "./ui.ts";
 
@@ -15,24 +15,26 @@ export const BASE_MODEL = "llama-3.2-3b-instruct";
 /** What the demo asks for; everything else is the catalog default or derived from the data ("auto"). */
 export const REQUESTED_CONFIG = { epochs: "auto", max_seq_length: "auto", batch_size: 8, lora: { rank: 16 } };
 
+const JOB_COLUMNS = "id, status, error, current_step, total_steps, progress_pct, current_epoch, actual_gpu_seconds, " +
+  "actual_cost, currency, external_job_id";
+
 type JobRow = {
   id: string; status: string; error: { code: string; message: string; hint?: string } | null;
-  current_step: number | null; total_steps: number | null; progress_pct: string; current_epoch: string | null;
-  actual_gpu_seconds: string | null; actual_cost: string | null; currency: string; external_job_id: string | null;
+  current_step: number | null; total_steps: number | null; progress_pct: number; current_epoch: number | null;
+  actual_gpu_seconds: number | null; actual_cost: number | null; currency: string; external_job_id: string | null;
 };
-type CurveRow = { step: number; train_loss: number | null; eval_loss: number | null };
+type JobEvent = { id: number; created_at: string; level: string; type: string; message: string };
 
 const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The quote for training BASE_MODEL on the dataset; throws if the job would be refused. */
 export async function quote(ctx: DemoCtx, datasetId: string): Promise<TrainingQuote> {
-  const { screen, api } = ctx;
+  const { screen, supabase } = ctx;
   screen.section("2. Quote");
-  const rows = await api.rpc<{ quote_training_job: unknown }>("quote_training_job", {
+  const q = TrainingQuoteSchema.parse(unwrap("quote_training_job", await supabase.rpc("quote_training_job", {
     dataset_id: datasetId, base_model_id: BASE_MODEL, config: REQUESTED_CONFIG,
-  });
-  const q = TrainingQuoteSchema.parse(rows[0]!.quote_training_job);
+  })));
   if (!q.allowed || !q.estimate || !q.config) {
     for (const e of q.errors) screen.fail(`${e.code}: ${e.message}`);
     throw new Error("The quote refused the job");
@@ -55,25 +57,24 @@ export async function quote(ctx: DemoCtx, datasetId: string): Promise<TrainingQu
 
 /** Create the job as the user (idempotent: a retried request returns the same job). */
 export async function createJob(ctx: DemoCtx, datasetId: string): Promise<string> {
-  const rows = await ctx.api.rpc<JobRow>("create_training_job", {
+  const job = unwrap("create_training_job", await ctx.supabase.rpc("create_training_job", {
     dataset_id: datasetId, base_model_id: BASE_MODEL, config: REQUESTED_CONFIG, name: "Helio support assistant",
     suffix: "helio-support", idempotency_key: `demo-${randomUUID()}`,
-  });
-  const job = rows[0]!;
+  }));
   ctx.screen.section("3. Training");
   ctx.screen.ok(`Created job ${job.id} (status ${job.status}, ${job.total_steps} steps)`);
   return job.id;
 }
 
 function eventLine(screen: Screen, e: JobEvent): string {
-  const t = e.created_at.toISOString().slice(11, 19);
+  const t = new Date(e.created_at).toISOString().slice(11, 19);
   const style = e.level === "error" ? "red" : e.level === "warning" ? "yellow" : "dim";
   return `  ${paint(screen.term, "dim", t)} ${paint(screen.term, style, e.level.padEnd(7))} ${e.type.padEnd(28)} ${e.message}`;
 }
 
 /** Watch the job until it ends; returns its final row. Streams events, redraws progress and the loss chart. */
 export async function watchJob(ctx: DemoCtx, jobId: string): Promise<JobRow> {
-  const { screen, api } = ctx;
+  const { screen, supabase } = ctx;
   const pace = new Pace();
   const chartWidth = Math.min(64, screen.term.columns - 12);
   let lastEvent = 0;
@@ -82,8 +83,9 @@ export async function watchJob(ctx: DemoCtx, jobId: string): Promise<JobRow> {
   let curveAt = 0;
   const deadline = Date.now() + ctx.timeoutMs;
   for (;;) {
-    const job = (await api.byId<JobRow>("training_jobs", jobId))!;
-    const events = await api.jobEvents(jobId, lastEvent);
+    const job = unwrap("Reading the job", await supabase.from("training_jobs").select(JOB_COLUMNS).eq("id", jobId).single()) as JobRow;
+    const events: JobEvent[] = unwrap("Reading job events", await supabase.from("job_events")
+      .select("id, created_at, level, type, message").eq("job_id", jobId).gt("id", lastEvent).order("id"));
     for (const e of events) {
       screen.line(eventLine(screen, e));
       lastEvent = e.id;
@@ -92,7 +94,7 @@ export async function watchJob(ctx: DemoCtx, jobId: string): Promise<JobRow> {
     const total = job.total_steps ?? 1;
     if (step > 0) pace.add(step);
     if (Date.now() - curveAt > 800 || TERMINAL.includes(job.status)) {
-      curve = (await api.rpc<CurveRow>("job_loss_curve", { job_id: jobId, max_points: chartWidth * 2 * 6 }))
+      curve = unwrap("job_loss_curve", await supabase.rpc("job_loss_curve", { job_id: jobId, max_points: chartWidth * 2 * 6 }))
         .map((p) => ({ step: p.step, train: p.train_loss, eval: p.eval_loss }));
       curveAt = Date.now();
     }
@@ -100,7 +102,7 @@ export async function watchJob(ctx: DemoCtx, jobId: string): Promise<JobRow> {
     const lastEval = [...curve].reverse().find((p) => p.eval !== null)?.eval;
     const eta = pace.eta(total - step);
     const pct = Number(job.progress_pct);
-    const status = `step ${step}/${total}  epoch ${job.current_epoch ?? "0"}  ${job.status}  ETA ${eta === null ? "–:––" : clock(eta)}`;
+    const status = `step ${step}/${total}  epoch ${(job.current_epoch ?? 0).toFixed(3)}  ${job.status}  ETA ${eta === null ? "–:––" : clock(eta)}`;
     const losses = `loss ${latest?.train?.toFixed(3) ?? "–"}  eval ${lastEval?.toFixed(3) ?? "–"}  GPU ${Number(job.actual_gpu_seconds ?? 0).toFixed(0)} s  cost ${Number(job.actual_cost ?? 0).toFixed(4)} ${job.currency}`;
     if (screen.term.tty) {
       screen.live.set([

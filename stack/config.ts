@@ -17,6 +17,8 @@ const StackEnv = z.object({
   STACK_DB_PORT: port.default(54322),
   STACK_API_PORT: port.default(54321),
   STACK_GPU_PORT: port.default(54330),
+  // PostgREST's own port (127.0.0.1); clients reach it through the gateway at /rest/v1.
+  STACK_REST_PORT: port.default(54331),
   STACK_JWT_SECRET: z
     .string()
     .min(32, "STACK_JWT_SECRET must be at least 32 characters")
@@ -33,6 +35,7 @@ export type StackConfig = {
   dbPort: number;
   apiPort: number;
   gpuPort: number;
+  restPort: number;
   jwtSecret: string;
   dbPassword: string;
   dbUrl: string;
@@ -57,6 +60,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     dbPort: e.STACK_DB_PORT,
     apiPort: e.STACK_API_PORT,
     gpuPort: e.STACK_GPU_PORT,
+    restPort: e.STACK_REST_PORT,
     jwtSecret: e.STACK_JWT_SECRET,
     dbPassword: e.STACK_DB_PASSWORD,
     dbUrl: `postgresql://postgres:${encodeURIComponent(e.STACK_DB_PASSWORD)}@127.0.0.1:${e.STACK_DB_PORT}/postgres`,

@@ -1,11 +1,13 @@
 /**
  * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
  * migrations through the Supabase CLI, the pg_net worker, the GPU cluster
- * simulator, and the API gateway with the Storage and Realtime stand-ins and
- * the Deno functions runtime.
+ * simulator, the real PostgREST, and the API gateway with PostgREST at
+ * `/rest/v1`, the Storage and Realtime stand-ins and the Deno functions
+ * runtime.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { startGpuSimulator, type GpuSimulator, type GpuSimulatorOptions } from "../gpu-cluster/simulator/index.ts";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
@@ -13,8 +15,10 @@ import { startFunctionsRuntime } from "./functions-runtime.ts";
 import { mintApiKey } from "./jwt.ts";
 import { pushMigrations } from "./migrate.ts";
 import { startNetWorker } from "./net-worker.ts";
-import { applyPlatform, type ComponentReport } from "./platform.ts";
+import { applyPlatform } from "./platform.ts";
 import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } from "./postgres.ts";
+import { reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
+import { createRestGateway } from "./rest-gateway.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
 import { startRealtime } from "./realtime/server.ts";
 import { startStorageServer } from "./storage/server.ts";
@@ -22,6 +26,8 @@ import { startStorageServer } from "./storage/server.ts";
 /** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
 export type StackStatus = {
   API_URL: string;
+  /** PostgREST through the gateway (`<API_URL>/rest/v1`), as `supabase status -o json` names it. */
+  REST_URL: string;
   DB_URL: string;
   STORAGE_URL: string;
   FUNCTIONS_URL: string;
@@ -34,8 +40,14 @@ export type StackStatus = {
   GPU_CLUSTER_API_KEY: string;
   /** Secret the simulator signs webhooks with, random per start (`GPU_WEBHOOK_SECRET`). */
   GPU_WEBHOOK_SECRET: string;
-  COMPONENTS: ComponentReport & Record<string, "real" | "stand-in">;
+  /** Per component: `real`, `stand-in` (ours, documented in docs/standins/) or `absent` (not served). */
+  COMPONENTS: Record<string, ComponentKind>;
 };
+
+export type ComponentKind = "real" | "stand-in" | "absent";
+
+/** Password of the `authenticator` role PostgREST logs in as (sql/platform/00_roles.sql). */
+const AUTHENTICATOR_PASSWORD = "postgres";
 
 export type StackHandle = { config: StackConfig; status: StackStatus; gpu: GpuSimulator; stop: () => Promise<void> };
 
@@ -81,6 +93,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const components = await applyPlatform(config.root, config.dbUrl);
     log("migrations: supabase db push");
     pushMigrations(config.root, config.dbUrl);
+    // Supabase's documented step after migrating; any PostgREST listening reloads its schema cache.
+    // (Later DDL reloads it too: the event triggers of sql/platform/30_postgrest.sql.)
+    await reloadPostgrestSchema(config.dbUrl);
 
     const anonKey = await mintApiKey(config.jwtSecret, "anon");
     const serviceRoleKey = await mintApiKey(config.jwtSecret, "service_role");
@@ -124,16 +139,27 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     });
     stops.push(() => functions.close());
 
+    log(`postgrest: starting on 127.0.0.1:${config.restPort}`);
+    const postgrest = await startPostgrest({
+      dbUrl: config.dbUrl, authenticatorPassword: AUTHENTICATOR_PASSWORD, jwtSecret: config.jwtSecret,
+      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"),
+    });
+    stops.push(() => postgrest.stop());
     const realtime = await startRealtime({ dbUrl: config.dbUrl, jwtSecret: config.jwtSecret, log });
     stops.push(() => realtime.close());
 
-    const routes: Record<string, RouteHandler> = { "/storage/v1": storage.handler, "/functions/v1": functions.handler };
+    const rest = createRestGateway({ upstream: postgrest.url, apiKeys: [anonKey, serviceRoleKey] });
+
+    const routes: Record<string, RouteHandler> = {
+      "/rest/v1": rest, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
+    };
     const api = await startApiServer(config.apiPort, routes, { "/realtime/v1": realtime.upgrade });
     stops.push(() => api.close());
     log(`api: listening on ${config.apiUrl}`);
 
     const status: StackStatus = {
       API_URL: config.apiUrl,
+      REST_URL: `${config.apiUrl}/rest/v1`,
       DB_URL: config.dbUrl,
       STORAGE_URL: `${config.apiUrl}/storage/v1`,
       FUNCTIONS_URL: `${config.apiUrl}/functions/v1`,
@@ -145,7 +171,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
       GPU_WEBHOOK_SECRET: gpuWebhookSecret,
       COMPONENTS: {
         postgres: "real", pg_cron: "real", supabase_cli: "real", deno: "real",
-        ...components, auth: "stand-in", storage: "stand-in", postgrest: "stand-in", realtime: "stand-in",
+        ...components, auth: "stand-in", storage: "stand-in", postgrest: "real", realtime: "stand-in",
         gpu_cluster: "stand-in",
       },
     };

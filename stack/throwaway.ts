@@ -36,6 +36,7 @@ export async function startThrowawayStack(purpose: string, opts: StartOptions = 
       STACK_DB_PORT: String(await freePort()),
       STACK_API_PORT: String(await freePort()),
       STACK_GPU_PORT: String(await freePort()),
+      STACK_REST_PORT: String(await freePort()),
     });
     try {
       handle = await startStack(config, { fresh: true, ephemeral: true, ...opts });

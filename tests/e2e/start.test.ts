@@ -34,6 +34,7 @@ describe("npm start", () => {
       STACK_DB_PORT: String(await freePort()),
       STACK_API_PORT: String(await freePort()),
       STACK_GPU_PORT: String(await freePort()),
+      STACK_REST_PORT: String(await freePort()),
     };
     const proc = spawn("npm", ["start", "--", "--once", "--time-scale", "8", "--timeout", "240"], {
       cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true,
@@ -46,6 +47,7 @@ describe("npm start", () => {
     expect(code, out).toBe(0);
 
     for (const line of [
+      /• postgrest: starting on 127\.0\.0\.1:\d+/,
       /✔ Stack ready in [\d.]+ s/,
       /✔ Signed in as demo@helio\.example/,
       /✔ Uploaded 260 KiB to lora-datasets\/.+\/customer-support\.jsonl with supabase-js/,

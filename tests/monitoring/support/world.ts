@@ -62,6 +62,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     STACK_DB_PORT: String(await freePort()),
     STACK_API_PORT: String(await freePort()),
     STACK_GPU_PORT: String(await freePort()),
+    STACK_REST_PORT: String(await freePort()),
   });
   const apiKey = `mon_${randomBytes(16).toString("hex")}`;
   const webhookSecret = generateWebhookSecret();
