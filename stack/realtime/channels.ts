@@ -51,7 +51,7 @@ export function removeChannel(hub: Hub, ch: Channel): void {
   if (ch.conn.channels.get(ch.topic) === ch) ch.conn.channels.delete(ch.topic);
 }
 
-async function invalidBindings(db: pg.Client, role: string, bindings: PgBinding[]): Promise<PgBinding[]> {
+async function invalidBindings(db: pg.Pool, role: string, bindings: PgBinding[]): Promise<PgBinding[]> {
   const bad: PgBinding[] = [];
   const roleOk = (await db.query("select 1 from pg_catalog.pg_roles where rolname = $1", [role])).rowCount === 1;
   for (const b of bindings) {
@@ -90,7 +90,7 @@ type JoinConfig = {
 };
 
 /** Handle phx_join. */
-export async function join(hub: Hub, db: pg.Client, conn: Connection, m: PhxMessage): Promise<void> {
+export async function join(hub: Hub, db: pg.Pool, conn: Connection, m: PhxMessage): Promise<void> {
   const subTopic = m.topic.replace(/^realtime:/, "");
   if (!m.topic.startsWith("realtime:") || subTopic === "") {
     reply(conn, m, "error", { reason: "TopicNameRequired: You must provide a topic name" });

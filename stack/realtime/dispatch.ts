@@ -54,7 +54,7 @@ export function changeData(change: Change): Record<string, unknown> {
 }
 
 /** Deliver a batch of changes; returns how many messages were sent. */
-export async function dispatch(hub: Hub, db: pg.Client, changes: Change[]): Promise<number> {
+export async function dispatch(hub: Hub, db: pg.Pool, changes: Change[], log: (msg: string) => void = () => {}): Promise<number> {
   let sent = 0;
   for (const change of changes) {
     const targets: Array<{ ch: Channel; ids: number[]; audience: Audience }> = [];
@@ -65,7 +65,11 @@ export async function dispatch(hub: Hub, db: pg.Client, changes: Change[]): Prom
     }
     if (targets.length === 0) continue;
     const unique = new Map(targets.map((t) => [audienceKey(t.audience), t.audience]));
-    const visible = await visibleAudiences(db, change, [...unique.values()]);
+    // A failed check delivers the change to no one rather than to everyone.
+    const visible = await visibleAudiences(db, change, [...unique.values()]).catch((err: unknown) => {
+      log(`realtime: RLS check for ${change.schema}.${change.table} failed, change not delivered: ${(err as Error).message}`);
+      return new Set<string>();
+    });
     const data = changeData(change);
     for (const t of targets) {
       if (!visible.has(audienceKey(t.audience))) continue;

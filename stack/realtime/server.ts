@@ -45,7 +45,7 @@ function broadcast(hub: Hub, from: Connection, m: PhxMessage): void {
   if (sender.broadcastAck) reply(from, m, "ok");
 }
 
-async function onMessage(hub: Hub, db: pg.Client, conn: Connection, m: PhxMessage): Promise<void> {
+async function onMessage(hub: Hub, db: pg.Pool, conn: Connection, m: PhxMessage): Promise<void> {
   if (m.topic === "phoenix" && m.event === "heartbeat") return reply(conn, m, "ok");
   if (m.event === "phx_join") return join(hub, db, conn, m);
   const ch = conn.channels.get(m.topic);
@@ -78,13 +78,14 @@ async function onMessage(hub: Hub, db: pg.Client, conn: Connection, m: PhxMessag
 export async function startRealtime(opts: RealtimeOptions): Promise<RealtimeServer> {
   const log = opts.log ?? (() => {});
   const hub: Hub = { jwtSecret: opts.jwtSecret, connections: new Set(), presence: new Map() };
-  const db = new pg.Client({ connectionString: opts.dbUrl, application_name: "realtime-standin-rls" });
-  await db.connect();
+  // Joins (subscription checks) and dispatch (RLS checks) query concurrently.
+  const db = new pg.Pool({ connectionString: opts.dbUrl, application_name: "realtime-standin-rls", max: 4 });
+  await db.query("select 1");
   const wss = new WebSocketServer({ noServer: true, maxPayload: 3 * 1024 * 1024 });
   const wal = await startWalReader({
     dbUrl: opts.dbUrl,
     onChanges: async (changes) => {
-      await dispatch(hub, db, changes);
+      await dispatch(hub, db, changes, log);
     },
     onError: (err) => log(`realtime: reading changes failed: ${err.message}`),
   }).catch(async (err: unknown) => {
