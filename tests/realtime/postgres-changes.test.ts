@@ -87,6 +87,24 @@ describe("realtime postgres_changes", () => {
     expect((inList.changes[0]!.new as Row).status).toBe("validating");
   });
 
+  it("compares lt, lte, gt and gte filters numerically by the column's type", async () => {
+    const owner = await userWithDataset(db, "rt-range");
+    const on = (filter: string) => watch({ token: owner.token, event: "UPDATE", filter });
+    const [lt, lte, gt, gte] = [
+      track(await on("progress_pct=lt.9")), track(await on("progress_pct=lte.9")),
+      track(await on("progress_pct=gt.9")), track(await on("progress_pct=gte.9")),
+    ];
+    // 10 < 9 as text; numerically it is the largest.
+    for (const pctValue of [5, 9, 10]) {
+      await db.query("update public.datasets set progress_pct = $2 where id = $1", [owner.dataset, pctValue]);
+    }
+    const seen = (w: Watcher) => w.changes.map((c) => Number((c.new as Row).progress_pct));
+    await waitFor(() => seen(lt).length + seen(lte).length + seen(gt).length + seen(gte).length === 6, {
+      timeoutMs: 30_000, what: "six filtered changes",
+    });
+    expect({ lt: seen(lt), lte: seen(lte), gt: seen(gt), gte: seen(gte) }).toEqual({ lt: [5], lte: [5, 9], gt: [10], gte: [9, 10] });
+  });
+
   it("rejects a filter on a column the table does not have with a postgres_changes system error", async () => {
     const owner = await userWithDataset(db, "rt-badfilter");
     const w = track(await watch({ token: owner.token, filter: "nope=eq.1", await: false }));
