@@ -1,8 +1,8 @@
 /**
  * The stack's API gateway on one port, laid out like Supabase's Kong:
- * `/storage/v1/*` (Storage stand-in) and `/functions/v1/*` (Deno functions).
- * PostgREST, GoTrue and Realtime are not available here (see docs/ARCHITECTURE.md).
- * WebSocket upgrades (`/realtime/v1/websocket`) go to `upgrades`, keyed the same way.
+ * HTTP routes by prefix (`/rest/v1`, `/storage/v1`, `/functions/v1`), and
+ * WebSocket upgrades by prefix (`/realtime/v1` -> the Realtime stand-in).
+ * GoTrue is not available here (see docs/ARCHITECTURE.md).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
