@@ -136,6 +136,8 @@ export async function join(hub: Hub, db: pg.Pool, conn: Connection, m: PhxMessag
   ch.subscribed = bindings.length > 0 && bad.length === 0;
   conn.channels.set(m.topic, ch);
   scheduleExpiry(hub, ch);
+  // While nobody listens the slot is fast-forwarded; reply only once the reader decodes for this channel.
+  if (ch.subscribed) await hub.sync();
   reply(conn, m, "ok", { postgres_changes: bindings.map((b) => ({ ...b.params, id: b.id })) });
   if (config.presence?.enabled === true) pushPresenceState(hub, ch);
   if (bad.length) {

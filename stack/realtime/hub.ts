@@ -37,6 +37,8 @@ export type Connection = { ws: WebSocket; vsn: string; apiKey: string; channels:
 export type Hub = {
   jwtSecret: string;
   connections: Set<Connection>;
+  /** Resolves once the change reader has seen the current subscriptions (so none of their changes is skipped). */
+  sync: () => Promise<void>;
   /** Presence per public topic: key -> phx_ref -> meta. */
   presence: Map<string, Map<string, Map<string, Record<string, unknown>>>>;
 };

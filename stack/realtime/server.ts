@@ -77,7 +77,7 @@ async function onMessage(hub: Hub, db: pg.Pool, conn: Connection, m: PhxMessage)
 /** Start the stand-in: the replication slot reader, the RLS-check connection and the socket hub. */
 export async function startRealtime(opts: RealtimeOptions): Promise<RealtimeServer> {
   const log = opts.log ?? (() => {});
-  const hub: Hub = { jwtSecret: opts.jwtSecret, connections: new Set(), presence: new Map() };
+  const hub: Hub = { jwtSecret: opts.jwtSecret, connections: new Set(), presence: new Map(), sync: async () => {} };
   // Joins (subscription checks) and dispatch (RLS checks) query concurrently.
   const db = new pg.Pool({ connectionString: opts.dbUrl, application_name: "realtime-standin-rls", max: 4 });
   await db.query("select 1");
@@ -87,11 +87,16 @@ export async function startRealtime(opts: RealtimeOptions): Promise<RealtimeServ
     onChanges: async (changes) => {
       await dispatch(hub, db, changes, log);
     },
+    wanted: () => {
+      for (const ch of allChannels(hub)) if (ch.subscribed) return true;
+      return false;
+    },
     onError: (err) => log(`realtime: reading changes failed: ${err.message}`),
   }).catch(async (err: unknown) => {
     await db.end();
     throw err;
   });
+  hub.sync = wal.afterNextPoll;
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, path: string) => {
     void (async () => {

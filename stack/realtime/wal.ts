@@ -28,12 +28,18 @@ export type Change = {
   rlsEnabled: boolean;
 };
 
-export type WalReader = { stop: () => Promise<void> };
+export type WalReader = {
+  /** Resolves once a poll that started after this call has decided whether to decode (see `wanted`). */
+  afterNextPoll: () => Promise<void>;
+  stop: () => Promise<void>;
+};
 
 export type WalReaderOptions = {
   dbUrl: string;
   /** Called once per batch, awaited before the next poll (keeps commit order). */
   onChanges: (changes: Change[]) => Promise<void>;
+  /** False while nobody listens: the slot is then fast-forwarded instead of decoded (bulk loads stay cheap). */
+  wanted?: () => boolean;
   /** Poll interval when idle; Supabase Realtime polls every 100 ms by default. */
   pollMs?: number;
   maxChanges?: number;
@@ -69,7 +75,16 @@ export async function startWalReader(opts: WalReaderOptions): Promise<WalReader>
     rls.set(rel.oid, rows[0]?.relrowsecurity === true);
   };
 
+  let waiters: Array<() => void> = [];
   const poll = async (): Promise<number> => {
+    const want = opts.wanted?.() ?? true;
+    const woken = waiters;
+    waiters = [];
+    for (const w of woken) w();
+    if (!want) {
+      await db.query("select pg_catalog.pg_replication_slot_advance($1, pg_catalog.pg_current_wal_lsn())", [SLOT_NAME]);
+      return 0;
+    }
     const max = opts.maxChanges ?? 1000;
     const { rows } = await db.query<{ data: Buffer }>(
       `select data from pg_catalog.pg_logical_slot_get_binary_changes($1, null, $2,
@@ -121,8 +136,10 @@ export async function startWalReader(opts: WalReaderOptions): Promise<WalReader>
   loop();
 
   return {
+    afterNextPoll: () => (stopped ? Promise.resolve() : new Promise<void>((ok) => waiters.push(ok))),
     stop: async () => {
       stopped = true;
+      for (const w of waiters.splice(0)) w();
       clearTimeout(timer);
       await running;
       // Ending the session drops the temporary slot.

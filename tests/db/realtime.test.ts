@@ -30,6 +30,13 @@ describe("realtime", () => {
     expect(rows.map((r) => r.t)).toEqual(expect.arrayContaining(WATCHED));
   });
 
+  it("the Realtime stand-in reads the publication through a temporary pgoutput slot, so a stopped stack leaves none", async () => {
+    const { rows } = await db.query(
+      "select plugin, slot_type, temporary, active from pg_replication_slots where slot_name = 'supabase_realtime_replication_slot'",
+    );
+    expect(rows).toEqual([{ plugin: "pgoutput", slot_type: "logical", temporary: true, active: true }]);
+  });
+
   it.each(WATCHED)("%s has a primary key as replica identity and row level security", async (table) => {
     const { rows } = await db.query(
       `select c.relreplident as identity, c.relrowsecurity as rls,
