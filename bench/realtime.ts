@@ -29,7 +29,7 @@ import os from "node:os";
 import pg from "pg";
 import { RealtimeClient } from "@supabase/realtime-js";
 import WebSocket from "ws";
-import { createUser, type LocalUser } from "../stack/jwt.ts";
+import { SignJWT } from "jose";
 import { visibleAudiences } from "../stack/realtime/visibility.ts";
 import type { Change } from "../stack/realtime/wal.ts";
 import { startThrowawayStack } from "../stack/throwaway.ts";
@@ -56,7 +56,7 @@ const until = async (probe: () => boolean, ms: number, what: string) => {
   }
 };
 
-type Subject = LocalUser & { dataset: string };
+type Subject = { id: string; token: string; dataset: string };
 
 const stack = await startThrowawayStack("bench-realtime");
 const s = stack.status;
@@ -65,14 +65,26 @@ await writer.connect();
 const db = new pg.Pool({ connectionString: s.DB_URL, max: 2 });
 console.log(`Realtime benchmark: ${RATE} changes/s for ${SECONDS} s per variant; ${os.cpus().length} CPUs; load ${loadavg()}`);
 
+/** `n` users with one dataset each, inserted as the RLS bench does, with access tokens in GoTrue's claim shape. */
 async function subjects(n: number): Promise<Subject[]> {
-  const out: Subject[] = [];
-  for (let i = 0; i < n; i++) {
-    const u = await createUser(writer, s.JWT_SECRET, `bench-rt-${n}-${i}@example.test`);
-    const { rows } = await writer.query("insert into public.datasets (user_id, name, file_name) values ($1, 'bench', 'b.jsonl') returning id", [u.id]);
-    out.push({ ...u, dataset: rows[0].id });
-  }
-  return out;
+  const { rows } = await writer.query<{ id: string; dataset: string }>(
+    `with u as (
+       insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+         raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+       select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
+              'bench-rt-' || $1::int || '-' || g || '@example.test', '', now(),
+              '{"provider":"email","providers":["email"]}', '{}', now(), now()
+         from generate_series(1, $1::int) g
+       returning id)
+     insert into public.datasets (user_id, name, file_name) select id, 'bench', 'b.jsonl' from u returning user_id as id, id as dataset`,
+    [n],
+  );
+  const key = new TextEncoder().encode(s.JWT_SECRET);
+  return await Promise.all(rows.map(async (r) => ({
+    ...r,
+    token: await new SignJWT({ sub: r.id, role: "authenticated", aud: "authenticated", session_id: crypto.randomUUID() })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt().setExpirationTime("2h").sign(key),
+  })));
 }
 
 /** Rename random subjects' datasets at RATE per second; returns name -> [owner dataset, commit-ack time]. */

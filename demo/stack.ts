@@ -4,13 +4,13 @@
  * with the GPU cluster simulator paced so one demo job takes about a minute,
  * and the cluster's callbacks (signed webhooks, artifact upload URLs) pointed
  * at this stack's own gpu-webhook and gpu-upload-urls functions. Plus the
- * demo user, created as Auth would (a confirmed auth.users row and a signed
- * access token).
+ * demo user, signed up (or in) through supabase.auth as a frontend would.
  */
-import pg from "pg";
+import { createClient } from "@supabase/supabase-js";
+import WebSocket from "ws";
 import { loadStackConfig } from "../stack/config.ts";
 import { startStack, type StackHandle } from "../stack/index.ts";
-import { createUser, type LocalUser } from "../stack/jwt.ts";
+import type { LocalUser } from "../stack/jwt.ts";
 
 export type DemoStackOptions = {
   /** Simulated seconds per real second of the GPU cluster simulator. */
@@ -19,6 +19,8 @@ export type DemoStackOptions = {
 };
 
 export const DEMO_EMAIL = "demo@helio.example";
+/** A local-only demo credential, well known like the local JWT secret; never used outside the embedded stack. */
+export const DEMO_PASSWORD = "helio-demo-password";
 
 /** Boot a fresh stack wired for the demo. */
 export async function startDemoStack(opts: DemoStackOptions): Promise<StackHandle> {
@@ -35,13 +37,17 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<StackHandl
   });
 }
 
-/** The demo user, signed in: its id, email and access token (signed with the stack's JWT secret). */
+/** The demo user, signed up through `/auth/v1` (or signed in when it exists): its id, email and session access token. */
 export async function createDemoUser(handle: StackHandle): Promise<LocalUser> {
-  const db = new pg.Client({ connectionString: handle.status.DB_URL });
-  await db.connect();
-  try {
-    return await createUser(db, handle.status.JWT_SECRET, DEMO_EMAIL);
-  } finally {
-    await db.end();
+  const auth = createClient(handle.status.API_URL, handle.status.ANON_KEY, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { transport: WebSocket as never },
+  }).auth;
+  const credentials = { email: DEMO_EMAIL, password: DEMO_PASSWORD };
+  let { data, error } = await auth.signUp(credentials);
+  if (error?.code === "user_already_exists") ({ data, error } = await auth.signInWithPassword(credentials));
+  if (error || !data.session || !data.user) {
+    throw new Error(`Signing the demo user "${DEMO_EMAIL}" up or in failed: ${error?.message ?? "no session"}`);
   }
+  return { id: data.user.id, email: DEMO_EMAIL, token: data.session.access_token };
 }

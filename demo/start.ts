@@ -16,13 +16,12 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { mintUserToken } from "../stack/jwt.ts";
 import type { StackHandle } from "../stack/index.ts";
 import { userSupabase } from "./client.ts";
 import { uploadAndValidate, type DemoCtx } from "./dataset.ts";
 import { deliver } from "./delivery.ts";
 import { operatorView } from "./operations.ts";
-import { createDemoUser, startDemoStack } from "./stack.ts";
+import { createDemoUser, DEMO_PASSWORD, startDemoStack } from "./stack.ts";
 import { createJob, quote, watchJob } from "./training.ts";
 import { paint, Screen } from "./ui.ts";
 
@@ -77,7 +76,6 @@ async function demo(): Promise<void> {
   screen.ok(paint(screen.term, "bold", `Demo complete in ${elapsed()}: checksum verified`));
 
   if (args.once) return;
-  const longToken = await mintUserToken(s.JWT_SECRET, user.id, { email: user.email, expiresIn: 24 * 3600 });
   screen.section("Serving");
   screen.detail([
     `API           ${s.API_URL}  (PostgREST ${s.REST_URL}, Storage ${s.STORAGE_URL}, Edge Functions ${s.FUNCTIONS_URL})`,
@@ -86,8 +84,8 @@ async function demo(): Promise<void> {
     `anon key      ${s.ANON_KEY}`,
     `service key   ${s.SERVICE_ROLE_KEY}`,
     `JWT secret    ${s.JWT_SECRET}`,
-    `demo user     ${user.email}, access token (24 h):`,
-    `              ${longToken}`,
+    `demo user     ${user.email}, password ${DEMO_PASSWORD} (supabase.auth.signInWithPassword); access token (1 h):`,
+    `              ${user.token}`,
     "",
     `As the DBA:   psql '${s.DB_URL}' -c 'select * from ops.queue_health'   (docs/OPERATIONS.md)`,
     `Status JSON:  npm run --silent stack:status`,

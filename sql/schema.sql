@@ -140,6 +140,7 @@ COMMENT ON TYPE public.cost_record_kind IS 'estimate: expected cost at creation 
 CREATE TYPE public.dataset_format AS ENUM (
     'chat',
     'conversation',
+    'sharegpt',
     'instruction',
     'prompt_completion'
 );
@@ -148,7 +149,7 @@ CREATE TYPE public.dataset_format AS ENUM (
 -- Name: TYPE dataset_format; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TYPE public.dataset_format IS 'Detected JSONL line format: chat ({"messages": [...]}), conversation (ShareGPT-style {"conversations": [...]}), instruction ({"instruction", "input"?, "output"}), prompt_completion ({"prompt", "completion"}).';
+COMMENT ON TYPE public.dataset_format IS 'Detected JSONL line format: chat ({"messages": [{"role", "content"}]}), conversation ({"conversation_id"?, "turns": [{"role", "content"}]}), sharegpt ({"conversations": [{"from": "system"|"human"|"gpt", "value"}]}), instruction ({"instruction", "input"?, "output"}), prompt_completion ({"prompt", "completion"}).';
 
 --
 -- Name: dataset_status; Type: TYPE; Schema: public; Owner: -
@@ -513,9 +514,12 @@ CREATE TABLE public.training_jobs (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
     early_stopping jsonb,
+    price_per_gpu_hour numeric(10,4),
+    billed_gpu_count integer,
     CONSTRAINT training_jobs_actual_cost_check CHECK ((actual_cost >= (0)::numeric)),
     CONSTRAINT training_jobs_actual_gpu_seconds_check CHECK ((actual_gpu_seconds >= (0)::numeric)),
     CONSTRAINT training_jobs_attempt_count_check CHECK ((attempt_count >= 0)),
+    CONSTRAINT training_jobs_billed_gpu_count_check CHECK ((billed_gpu_count > 0)),
     CONSTRAINT training_jobs_config_check CHECK (((config IS NULL) OR (jsonb_typeof(config) = 'object'::text))),
     CONSTRAINT training_jobs_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT training_jobs_current_epoch_check CHECK ((current_epoch >= (0)::numeric)),
@@ -529,6 +533,7 @@ CREATE TABLE public.training_jobs (
     CONSTRAINT training_jobs_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
     CONSTRAINT training_jobs_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
     CONSTRAINT training_jobs_not_own_parent CHECK ((parent_job_id IS DISTINCT FROM id)),
+    CONSTRAINT training_jobs_price_per_gpu_hour_check CHECK ((price_per_gpu_hour >= (0)::numeric)),
     CONSTRAINT training_jobs_progress_pct_check CHECK (((progress_pct >= (0)::numeric) AND (progress_pct <= (100)::numeric))),
     CONSTRAINT training_jobs_requested_config_check CHECK ((jsonb_typeof(requested_config) = 'object'::text)),
     CONSTRAINT training_jobs_resume_needs_parent CHECK (((resume_from_checkpoint_id IS NULL) OR (parent_job_id IS NOT NULL))),
@@ -751,6 +756,18 @@ COMMENT ON COLUMN public.training_jobs.deleted_at IS 'Soft-delete time, allowed 
 --
 
 COMMENT ON COLUMN public.training_jobs.early_stopping IS 'Early stopping as the GPU cluster last reported it for the current run, when the configuration sets early_stopping_patience: {patience, stopped_early, best_step, best_eval_loss, best_checkpoint}; null until reported or without early stopping (server-owned).';
+
+--
+-- Name: COLUMN training_jobs.price_per_gpu_hour; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.training_jobs.price_per_gpu_hour IS 'Price per GPU-hour of this job, in currency: the base model''s price when the job was created; every usage cost uses it, whatever the catalog says later (server-owned).';
+
+--
+-- Name: COLUMN training_jobs.billed_gpu_count; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.training_jobs.billed_gpu_count IS 'GPUs the job runs on, fixed at creation from the base model; bounds the GPU time a run can be billed (server-owned).';
 
 --
 -- Name: force_cancel_job(uuid, text, boolean); Type: FUNCTION; Schema: ops; Owner: -
@@ -1173,7 +1190,20 @@ declare
   v_interval interval := private.job_setting('poll_interval_seconds') * interval '1 second';
   v_es jsonb;
   v_es_write boolean;
+  v_claim numeric;
+  v_bound numeric;
+  v_refused numeric;
+  v_refusal text;
 begin
+  -- A report the contract forbids is refused before anything is read or written (LT462).
+  if coalesce(jsonb_typeof(p_update -> 'gpu_seconds'), 'null') <> 'null'
+     and not (case when jsonb_typeof(p_update -> 'gpu_seconds') = 'number'
+                   then (p_update ->> 'gpu_seconds')::numeric between 0 and private.max_reported_gpu_seconds()
+                   else false end) then
+    raise exception 'GPU cluster report about "%" has gpu_seconds % outside 0..%', p_external_job_id,
+      left(p_update ->> 'gpu_seconds', 40), private.max_reported_gpu_seconds()
+      using errcode = 'LT462', hint = 'gpu_seconds is the run''s GPU time so far (seconds x GPUs), a number within the contract''s bounds (gpu-cluster/openapi.yaml).';
+  end if;
   select * into v_job from public.training_jobs j where j.external_job_id = p_external_job_id for update;
   if not found then
     return jsonb_build_object('outcome', 'unknown_job');
@@ -1200,9 +1230,37 @@ begin
   v_es_write := not v_stale and v_step is not null and v_step >= v_mon.last_step
     and (v_es is not null or v_mon.cluster_status is null);
 
-  -- 1. Usage of this run, whatever our status (a stopped job's last GPU seconds still count).
-  select b.price_per_gpu_hour into v_price from public.base_models b where b.id = v_job.base_model_id;
-  v_gpu := round(greatest(v_mon.reported_gpu_seconds, coalesce((p_update ->> 'gpu_seconds')::numeric, 0)), 3);
+  -- 1. Usage of this run, whatever our status (a stopped job's last GPU seconds still count), but
+  -- never after the cluster said the run ended, and never more than wall time x GPUs allows.
+  v_price := coalesce(v_job.price_per_gpu_hour,
+    (select b.price_per_gpu_hour from public.base_models b where b.id = v_job.base_model_id));
+  v_claim := round(coalesce((p_update ->> 'gpu_seconds')::numeric, 0), 3);
+  v_refused := case when v_mon.usage_refused_run is not distinct from p_external_job_id
+                    then v_mon.usage_refused_gpu_seconds else 0 end;
+  v_gpu := v_mon.reported_gpu_seconds;
+  if v_claim > v_gpu then
+    if v_mon.cluster_status in ('succeeded', 'failed', 'cancelled') then
+      v_refusal := 'LT461';
+    else
+      v_bound := private.usage_bound(v_job, v_mon);
+      v_gpu := greatest(v_gpu, least(v_claim, v_bound));
+      if v_claim > v_bound then
+        v_refusal := 'LT460';
+      end if;
+    end if;
+  end if;
+  if v_refusal is not null and v_claim > v_refused then
+    perform private.monitor_event(v_job.id, 'warning', 'billing.usage_refused',
+      case v_refusal
+        when 'LT461' then format('The GPU cluster reported %s GPU-seconds for run "%s" after it had ended at %s: not billed',
+          v_claim, p_external_job_id, v_mon.reported_gpu_seconds)
+        else format('The GPU cluster reported %s GPU-seconds for run "%s", more than its %s GPUs can have used since it started (%s): billed %s',
+          v_claim, p_external_job_id, coalesce(v_job.billed_gpu_count, 1), v_bound, v_gpu) end,
+      jsonb_build_object('code', v_refusal, 'external_job_id', p_external_job_id, 'claimed_gpu_seconds', v_claim,
+        'bound_gpu_seconds', v_bound, 'billed_gpu_seconds', v_gpu, 'run_started_at', v_mon.run_started_at,
+        'cluster_status', v_mon.cluster_status));
+    v_refused := v_claim;
+  end if;
   v_billed := v_mon.billed_gpu_seconds;
   if v_gpu > v_billed and (v_terminal or not v_active
       or v_gpu - v_billed >= private.job_setting('usage_accrual_min_gpu_seconds')) then
@@ -1214,6 +1272,10 @@ begin
       format('usage:%s:%s', p_external_job_id, v_gpu))
     on conflict (job_id, idempotency_key) do nothing;
     v_billed := v_gpu;
+  end if;
+  if v_refused > 0 then
+    update private.job_monitor set usage_refused_run = p_external_job_id, usage_refused_gpu_seconds = v_refused
+     where job_id = v_job.id and (usage_refused_run, usage_refused_gpu_seconds) is distinct from (p_external_job_id, v_refused);
   end if;
   -- The job's running totals; written below with the progress, in one row update.
   v_actual := coalesce(v_job.actual_gpu_seconds, 0) + greatest(v_gpu - v_mon.reported_gpu_seconds, 0);
@@ -1356,7 +1418,7 @@ $$;
 -- Name: FUNCTION apply_cluster_update(p_external_job_id text, p_update jsonb, p_expected_job_id uuid, p_from_poll boolean); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.apply_cluster_update(p_external_job_id text, p_update jsonb, p_expected_job_id uuid, p_from_poll boolean) IS 'Applies one normalised cluster report {status, sequence?, progress, gpu_seconds, examples?, metrics, checkpoints, artifacts?, final_metrics?, error?, early_stopping?} about cluster job p_external_job_id: usage, metrics, checkpoints, progress, early stopping and status through the state machine, idempotently. p_expected_job_id: refuse (job_mismatch) if the cluster job belongs to another job. p_from_poll: also releases the poll lease and advances the poll cursor. Returns {outcome: applied|stale|inactive|unknown_job|job_mismatch, job_id, status_before, status, metrics_written, checkpoints_written, delivered, model_card_pending}.';
+COMMENT ON FUNCTION private.apply_cluster_update(p_external_job_id text, p_update jsonb, p_expected_job_id uuid, p_from_poll boolean) IS 'Applies one normalised cluster report {status, sequence?, progress, gpu_seconds, examples?, metrics, checkpoints, artifacts?, final_metrics?, error?, early_stopping?} about cluster job p_external_job_id: usage (at the job''s fixed price; frozen once the run ended, LT461; at most private.usage_bound(), LT460; gpu_seconds outside the contract raises LT462), metrics, checkpoints, progress, early stopping and status through the state machine, idempotently. p_expected_job_id: refuse (job_mismatch) if the cluster job belongs to another job. p_from_poll: also releases the poll lease and advances the poll cursor. Returns {outcome: applied|stale|inactive|unknown_job|job_mismatch, job_id, status_before, status, metrics_written, checkpoints_written, delivered, model_card_pending}.';
 
 --
 -- Name: apply_webhook_event(text, text, text, jsonb, uuid); Type: FUNCTION; Schema: private; Owner: -
@@ -1416,6 +1478,49 @@ $_$;
 --
 
 COMMENT ON FUNCTION private.artifact_kind(p_path text) IS 'Artifact kind of a path relative to the job folder: checkpoint-N/... or checkpoints/<name>/... (checkpoint), adapter_model.safetensors|bin (adapter_weights), adapter_config.json, README.md (model_card), trainer_state.json / training_metrics.* / metrics.* / *_results.json (metrics); null for anything else (refused).';
+
+--
+-- Name: artifact_verification_claim(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.artifact_verification_claim() RETURNS TABLE(id uuid, job_id uuid, storage_path text)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select a.id, a.job_id, a.storage_path from public.model_artifacts a
+   where a.verification = 'pending'
+   order by a.created_at
+   limit 1
+   for update skip locked
+$$;
+
+--
+-- Name: FUNCTION artifact_verification_claim(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.artifact_verification_claim() IS 'The oldest pending artifact nobody is verifying, locked until the caller''s transaction ends (the verify-artifacts worker hashes its bytes meanwhile).';
+
+--
+-- Name: artifact_verification_safety_net(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.artifact_verification_safety_net() RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if exists (select 1 from public.model_artifacts a where a.verification = 'pending') then
+    return private.invoke_worker('verify-artifacts', '{"source": "cron"}'::jsonb);
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION artifact_verification_safety_net(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.artifact_verification_safety_net() IS 'What pg_cron runs every minute: wakes verify-artifacts when an artifact waits for verification.';
 
 --
 -- Name: base_model_hyperparameters_are_valid(jsonb, integer); Type: FUNCTION; Schema: private; Owner: -
@@ -1619,6 +1724,65 @@ $_$;
 --
 
 COMMENT ON FUNCTION private.claim_dataset_validation(p_queue text, p_vt integer) IS 'Reads the next message of p_queue (visibility p_vt seconds, default visibility_timeout_seconds) and leases its run: returns the run with a lease token, or no row when there is no work. Archives malformed messages (LT285 warning), deletes stale and duplicate ones, gives up after max_attempts (LT282), cancels runs of deleted datasets (LT284).';
+
+--
+-- Name: close_schema_to_clients(text); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.close_schema_to_clients(p_schema text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_stmt text;
+  v_skipped integer := 0;
+  v_keep text := (
+    select string_agg(quote_ident(r.rolname), ', ')
+      from pg_catalog.pg_roles r
+     where r.rolname in ('postgres', 'service_role', 'supabase_functions_admin')
+       and (r.rolname <> 'supabase_functions_admin' or p_schema = 'net'));
+begin
+  if not exists (select 1 from pg_catalog.pg_namespace n where n.nspname = p_schema) then
+    return 0;
+  end if;
+  foreach v_stmt in array array[
+    -- Keep the roles that need them before PUBLIC goes (cron: postgres only, as on Supabase).
+    format('grant usage on schema %I to postgres', p_schema),
+    case when p_schema in ('net', 'pgmq', 'private', 'vault') then
+      format('grant usage on schema %I to %s', p_schema, v_keep) end,
+    case when p_schema in ('net', 'pgmq') then
+      format('grant execute on all functions in schema %I to %s', p_schema, v_keep) end,
+    case when p_schema = 'cron' then 'grant execute on all functions in schema cron to postgres' end,
+    case when p_schema in ('net', 'cron') then
+      format('grant select, insert, update, delete on all tables in schema %I to postgres', p_schema) end,
+    format('revoke all on schema %I from public, anon, authenticated', p_schema),
+    format('revoke all on all tables in schema %I from public, anon, authenticated', p_schema),
+    format('revoke all on all sequences in schema %I from public, anon, authenticated', p_schema),
+    format('revoke all on all functions in schema %I from public, anon, authenticated', p_schema),
+    format('alter default privileges in schema %I revoke all on tables from public, anon, authenticated', p_schema),
+    format('alter default privileges in schema %I revoke all on sequences from public, anon, authenticated', p_schema),
+    format('alter default privileges in schema %I revoke all on functions from public, anon, authenticated', p_schema),
+    -- Objects an extension (re)creates as supabase_admin: needs membership in that role (not on hosted).
+    format('alter default privileges for role supabase_admin in schema %I revoke all on tables from public, anon, authenticated', p_schema),
+    format('alter default privileges for role supabase_admin in schema %I revoke all on sequences from public, anon, authenticated', p_schema),
+    format('alter default privileges for role supabase_admin in schema %I revoke all on functions from public, anon, authenticated', p_schema)
+  ] loop
+    continue when v_stmt is null;
+    begin
+      execute v_stmt;
+    exception when insufficient_privilege or undefined_object then
+      v_skipped := v_skipped + 1;
+    end;
+  end loop;
+  return v_skipped;
+end;
+$$;
+
+--
+-- Name: FUNCTION close_schema_to_clients(p_schema text); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.close_schema_to_clients(p_schema text) IS 'Revokes PUBLIC/anon/authenticated from schema p_schema and everything in it (and by default privileges from what is created later), keeping postgres and service_role; returns how many statements were skipped for lack of privilege (hosted Supabase: objects owned by supabase_admin). Re-run after (re)creating an extension.';
 
 --
 -- Name: cluster_failure(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -1861,13 +2025,15 @@ begin
    where not exists (
      select 1 from public.model_artifacts a
       where a.storage_path = v_job.user_id || '/' || v_job.id || '/' || (e ->> 'path')
-        and (e ->> 'size_bytes' is null or a.size_bytes = (e ->> 'size_bytes')::bigint));
+        and a.verification = 'verified'
+        and (e ->> 'size_bytes' is null or a.size_bytes = (e ->> 'size_bytes')::bigint)
+        and (e ->> 'sha256' is null or a.sha256 = e ->> 'sha256'));
   if v_missing <> '[]'::jsonb then
     return false;
   end if;
   select jsonb_agg(jsonb_build_object('kind', a.kind, 'storage_path', a.storage_path, 'size_bytes', a.size_bytes, 'sha256', a.sha256)
            order by a.storage_path)
-    into v_delivered from public.model_artifacts a where a.job_id = p_job_id;
+    into v_delivered from public.model_artifacts a where a.job_id = p_job_id and a.verification = 'verified';
   perform private.monitor_event(p_job_id, 'info', 'delivery.completed',
     format('%s artifacts delivered to lora-models/%s/%s/', jsonb_array_length(v_delivered), v_job.user_id, v_job.id),
     jsonb_build_object('artifacts', v_delivered));
@@ -1881,7 +2047,7 @@ $$;
 -- Name: FUNCTION complete_delivery(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.complete_delivery(p_job_id uuid) IS 'When every artifact the cluster listed on success is registered in model_artifacts (same path and size), moves the job to succeeded with a delivery.completed event and marks its model card pending; false while something is missing or the job is not running/cancelling.';
+COMMENT ON FUNCTION private.complete_delivery(p_job_id uuid) IS 'When every artifact the cluster listed on success is registered and verified with its size and SHA-256: a delivery.completed event, the model card is due, and the job becomes succeeded. Returns whether it completed now.';
 
 --
 -- Name: continue_dataset_validation(uuid, uuid); Type: FUNCTION; Schema: private; Owner: -
@@ -1911,6 +2077,26 @@ $$;
 --
 
 COMMENT ON FUNCTION private.continue_dataset_validation(p_dataset_id uuid, p_token uuid) IS 'The invocation''s budget is spent: releases the lease, makes the message visible again and wakes validate-dataset after commit for the next chunks.';
+
+--
+-- Name: dataset_skip_lines(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.dataset_skip_lines(p_dataset_id uuid) RETURNS integer[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(s.line order by s.line), '{}')
+  from private.dataset_skipped_lines s
+  join private.dataset_validation_runs r on r.dataset_id = s.dataset_id and r.generation = s.generation
+  where s.dataset_id = p_dataset_id
+$$;
+
+--
+-- Name: FUNCTION dataset_skip_lines(p_dataset_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.dataset_skip_lines(p_dataset_id uuid) IS 'The lines of a dataset''s current file that validation rejected (ascending; empty when none): what the cluster must not train on.';
 
 --
 -- Name: dataset_token_figures(jsonb, text, text); Type: FUNCTION; Schema: private; Owner: -
@@ -2232,7 +2418,8 @@ CREATE FUNCTION private.dataset_validation_options(p_dataset_id uuid) RETURNS js
     SET search_path TO ''
     AS $$
   -- EngineOptions (functions/_shared/dataset/state.ts): the owner's tolerance,
-  -- and every enabled base model whose tokenizer the engine can count for.
+  -- the bucket's size limit, and every enabled base model whose tokenizer the
+  -- engine can count for.
   select jsonb_build_object(
     'maxInvalidFraction', d.max_invalid_fraction::double precision,
     'models', coalesce((
@@ -2240,6 +2427,10 @@ CREATE FUNCTION private.dataset_validation_options(p_dataset_id uuid) RETURNS js
         'family', private.tokenizer_family_of(b.tokenizer), 'contextLength', b.context_length))
       from public.base_models b
       where b.enabled and private.tokenizer_family_of(b.tokenizer) is not null), '{}'::jsonb))
+    || coalesce((
+      select jsonb_build_object('maxFileBytes', sb.file_size_limit)
+      from storage.buckets sb
+      where sb.id = 'lora-datasets' and sb.file_size_limit is not null), '{}'::jsonb)
   from public.datasets d
   where d.id = p_dataset_id
 $$;
@@ -2248,7 +2439,7 @@ $$;
 -- Name: FUNCTION dataset_validation_options(p_dataset_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.dataset_validation_options(p_dataset_id uuid) IS 'Engine options for validating a dataset: {maxInvalidFraction, models: {id: {family, contextLength}}} from the dataset and the enabled base models.';
+COMMENT ON FUNCTION private.dataset_validation_options(p_dataset_id uuid) IS 'Engine options for validating a dataset: {maxInvalidFraction, maxFileBytes (the lora-datasets bucket''s file_size_limit, absent when it has none), models: {id: {family, contextLength}}} from the dataset, the bucket and the enabled base models.';
 
 --
 -- Name: dataset_validation_safety_net(); Type: FUNCTION; Schema: private; Owner: -
@@ -2348,10 +2539,11 @@ CREATE FUNCTION private.declare_backend_artifact(p_job_id uuid, p_path text, p_c
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  insert into private.artifact_uploads as u (job_id, path, kind, content_type, size_bytes, sha256)
-  values (p_job_id, p_path, private.artifact_kind(p_path), p_content_type, p_size_bytes, p_sha256)
+  insert into private.artifact_uploads as u (job_id, path, kind, content_type, size_bytes, sha256, declared_by)
+  values (p_job_id, p_path, private.artifact_kind(p_path), p_content_type, p_size_bytes, p_sha256, 'backend')
   on conflict (job_id, path) do update
-    set content_type = excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256, requested_at = now();
+    set content_type = excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256,
+        requested_at = now(), declared_by = 'backend';
   select j.user_id || '/' || j.id || '/' || p_path from public.training_jobs j where j.id = p_job_id
 $$;
 
@@ -2359,7 +2551,7 @@ $$;
 -- Name: FUNCTION declare_backend_artifact(p_job_id uuid, p_path text, p_content_type text, p_size_bytes bigint, p_sha256 text); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.declare_backend_artifact(p_job_id uuid, p_path text, p_content_type text, p_size_bytes bigint, p_sha256 text) IS 'Declares a file the backend itself uploads for a job (the model card) with its size and SHA-256, and returns its object name in lora-models.';
+COMMENT ON FUNCTION private.declare_backend_artifact(p_job_id uuid, p_path text, p_content_type text, p_size_bytes bigint, p_sha256 text) IS 'Declares a file the backend itself uploads for a job (the model card) with its size and SHA-256, computed from the bytes it uploads, and returns its object name in lora-models.';
 
 --
 -- Name: dispatch_add_events(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -2513,6 +2705,39 @@ $$;
 --
 
 COMMENT ON FUNCTION private.dispatch_claim_next(p_queue text) IS 'The claim of private.dispatch_next() without resume_from: reads one dispatch message and returns what to do (see private.dispatch_next).';
+
+--
+-- Name: dispatch_dataset_spec(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.dispatch_dataset_spec(p_job_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  -- DatasetSpec of gpu-cluster/openapi.yaml. The masking rule is the one the
+  -- validation engine counts trainable tokens with (docs/ingestion.md,
+  -- Statistics): loss on assistant messages whose weight is not 0 (on the
+  -- completion for prompt_completion), never on the prompt side.
+  select jsonb_build_object(
+    'line_format', d.format,
+    'chat_template', case when d.format = 'prompt_completion' then null
+                          else private.tokenizer_family_of(b.tokenizer) end,
+    'train_on_inputs', false,
+    'message_weights', true,
+    'skip_lines', to_jsonb(private.dataset_skip_lines(d.id)))
+    || case when j.validation_dataset_id is null then '{}'::jsonb
+            else jsonb_build_object('validation_skip_lines', to_jsonb(private.dataset_skip_lines(j.validation_dataset_id))) end
+  from public.training_jobs j
+  join public.datasets d on d.id = j.dataset_id
+  join public.base_models b on b.id = j.base_model_id
+  where j.id = p_job_id and d.format is not null
+$$;
+
+--
+-- Name: FUNCTION dispatch_dataset_spec(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.dispatch_dataset_spec(p_job_id uuid) IS 'What dispatch sends as dataset_spec for a job: the line format, the chat template (tokenizer family; null = raw text), the prompt-masking rule (train_on_inputs false, per-message weight honoured) and the training (and validation) file''s skipped lines.';
 
 --
 -- Name: dispatch_next(text); Type: FUNCTION; Schema: private; Owner: -
@@ -3041,7 +3266,6 @@ CREATE FUNCTION private.ingest_checkpoints(p_job_id uuid, p_user_id uuid, p_chec
     AS $$
 declare
   v_new jsonb;
-  v_best uuid;
 begin
   if jsonb_typeof(p_checkpoints) is distinct from 'array' or jsonb_array_length(p_checkpoints) = 0 then
     return '[]'::jsonb;
@@ -3060,9 +3284,10 @@ begin
       from incoming i
     on conflict (job_id, step) do update
       set epoch = excluded.epoch, train_loss = excluded.train_loss, eval_loss = excluded.eval_loss,
-          metrics = k.metrics || excluded.metrics
+          metrics = k.metrics || excluded.metrics, superseded = false
       where (k.epoch, k.train_loss, k.eval_loss, k.metrics)
             is distinct from (excluded.epoch, excluded.train_loss, excluded.eval_loss, k.metrics || excluded.metrics)
+         or k.superseded
     returning k.id, k.step, k.eval_loss, k.train_loss, k.metrics ->> 'name' as name, (xmax = 0) as inserted
   )
   select coalesce(jsonb_agg(jsonb_build_object('id', w.id, 'step', w.step, 'name', w.name, 'eval_loss', w.eval_loss,
@@ -3071,12 +3296,7 @@ begin
   if v_new = '[]'::jsonb then
     return v_new;
   end if;
-  select k.id into v_best from public.checkpoints k
-   where k.job_id = p_job_id and k.eval_loss is not null
-   order by k.eval_loss, k.step limit 1;
-  -- Two statements: the partial unique index allows one best per job at any moment.
-  update public.checkpoints set is_best = false where job_id = p_job_id and is_best and id is distinct from v_best;
-  update public.checkpoints set is_best = true where id = v_best and not is_best;
+  perform private.move_best_checkpoint(p_job_id);
   return v_new;
 end;
 $$;
@@ -3085,7 +3305,7 @@ $$;
 -- Name: FUNCTION ingest_checkpoints(p_job_id uuid, p_user_id uuid, p_checkpoints jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.ingest_checkpoints(p_job_id uuid, p_user_id uuid, p_checkpoints jsonb) IS 'Upserts cluster Checkpoints [{name, step, epoch, train_loss, eval_loss, created_at}] into public.checkpoints (name and time in metrics) and moves is_best to the lowest eval loss; returns the rows written [{id, step, name, eval_loss, train_loss, inserted}].';
+COMMENT ON FUNCTION private.ingest_checkpoints(p_job_id uuid, p_user_id uuid, p_checkpoints jsonb) IS 'Upserts cluster Checkpoints [{name, step, epoch, train_loss, eval_loss, created_at}] into public.checkpoints (name and time in metrics) and moves is_best to the lowest eval loss of the adapter''s history (private.move_best_checkpoint); a step saved again by a later run is part of it again; returns the rows written [{id, step, name, eval_loss, train_loss, inserted}].';
 
 --
 -- Name: ingest_metrics(uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -3144,17 +3364,17 @@ CREATE FUNCTION private.invoke_worker(p_worker text, p_body jsonb DEFAULT '{}'::
     AS $_$
 declare
   v_url text;
-  v_key text;
+  v_secret text;
 begin
   if p_worker !~ '^[a-z][a-z0-9-]{0,62}$' then
     raise exception 'Invalid worker name "%"', p_worker using errcode = 'LT050',
       hint = 'Worker names are Edge Function slugs: lowercase letters, digits and dashes.';
   end if;
   select s.decrypted_secret into v_url from vault.decrypted_secrets s where s.name = 'project_url';
-  select s.decrypted_secret into v_key from vault.decrypted_secrets s where s.name = 'service_role_key';
-  if v_url is null or v_key is null then
-    raise warning 'Cannot wake worker "%": Vault secrets "project_url" and "service_role_key" are not set', p_worker
-      using hint = 'See docs/DEPLOY.md: select vault.create_secret(''https://<ref>.supabase.co'', ''project_url'');';
+  select s.decrypted_secret into v_secret from vault.decrypted_secrets s where s.name = 'worker_wakeup_secret';
+  if v_url is null or v_secret is null then
+    raise warning 'Cannot wake worker "%": Vault secrets "project_url" and "worker_wakeup_secret" are not set', p_worker
+      using hint = 'See docs/DEPLOY.md: select vault.create_secret(''<random>'', ''worker_wakeup_secret''); and set WORKER_WAKEUP_SECRET for the functions.';
     return null;
   end if;
   return net.http_post(
@@ -3162,7 +3382,7 @@ begin
     body := p_body,
     headers := jsonb_build_object(
       'Content-Type', 'application/json',
-      'Authorization', 'Bearer ' || v_key
+      'x-worker-wakeup-secret', v_secret
     ),
     timeout_milliseconds := 5000
   );
@@ -3173,7 +3393,7 @@ $_$;
 -- Name: FUNCTION invoke_worker(p_worker text, p_body jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.invoke_worker(p_worker text, p_body jsonb) IS 'Wakes the Edge Function worker p_worker with a POST sent by pg_net after commit; returns the pg_net request id, or null (with a warning) when the Vault secrets project_url / service_role_key are missing.';
+COMMENT ON FUNCTION private.invoke_worker(p_worker text, p_body jsonb) IS 'Wakes the Edge Function worker p_worker with a POST sent by pg_net after commit, authenticated by the Vault secret worker_wakeup_secret (header x-worker-wakeup-secret; never the service-role key); returns the pg_net request id, or null (with a warning) when the Vault secrets project_url / worker_wakeup_secret are missing.';
 
 --
 -- Name: job_setting(text); Type: FUNCTION; Schema: private; Owner: -
@@ -3202,6 +3422,23 @@ $$;
 COMMENT ON FUNCTION private.job_setting(p_name text) IS 'The value of one row of private.job_settings (null = no limit where allowed); raises P0002 for an unknown name.';
 
 --
+-- Name: max_reported_gpu_seconds(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.max_reported_gpu_seconds() RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select 1e9::numeric
+$$;
+
+--
+-- Name: FUNCTION max_reported_gpu_seconds(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.max_reported_gpu_seconds() IS 'Largest gpu_seconds the GPU cluster contract allows in a report (1e9, about 31 GPU-years); anything above is a contract error (LT462).';
+
+--
 -- Name: model_card_data(uuid); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -3227,7 +3464,7 @@ CREATE FUNCTION private.model_card_data(p_job_id uuid) RETURNS jsonb
     'early_stopping', j.early_stopping,
     'checkpoints', (select count(*) from public.checkpoints k where k.job_id = j.id),
     'cost', jsonb_build_object('gpu_seconds', j.actual_gpu_seconds, 'amount', j.actual_cost, 'currency', j.currency,
-      'estimated_amount', j.estimated_cost, 'price_per_gpu_hour', b.price_per_gpu_hour),
+      'estimated_amount', j.estimated_cost, 'price_per_gpu_hour', coalesce(j.price_per_gpu_hour, b.price_per_gpu_hour)),
     'artifacts', (select coalesce(jsonb_agg(jsonb_build_object('kind', a.kind, 'path', a.storage_path,
                     'size_bytes', a.size_bytes, 'sha256', a.sha256) order by a.storage_path), '[]'::jsonb)
                     from public.model_artifacts a where a.job_id = j.id and a.kind <> 'model_card'))
@@ -3333,6 +3570,32 @@ $$;
 --
 
 COMMENT ON FUNCTION private.monitor_failure(p_code text, p_message text, p_details jsonb) IS 'The job error {code, kind: system, retryable, message, hint, details} for a failure the monitor detects itself: LT407 cancelled by the cluster, LT410 timed out, LT411 lost, LT412 stalled, LT413 artifacts missing.';
+
+--
+-- Name: move_best_checkpoint(uuid); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.move_best_checkpoint(p_job_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_best uuid;
+begin
+  select k.id into v_best from public.checkpoints k
+   where k.job_id = p_job_id and k.eval_loss is not null and not k.superseded
+   order by k.eval_loss, k.step limit 1;
+  -- Two statements: the partial unique index allows one best per job at any moment.
+  update public.checkpoints set is_best = false where job_id = p_job_id and is_best and id is distinct from v_best;
+  update public.checkpoints set is_best = true where id = v_best and not is_best;
+end;
+$$;
+
+--
+-- Name: FUNCTION move_best_checkpoint(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.move_best_checkpoint(p_job_id uuid) IS 'Sets is_best on the checkpoint of the lowest eval loss (ties: the earliest step) among the job''s checkpoints that are not superseded, and clears it elsewhere.';
 
 --
 -- Name: poll_acquire_slot(integer, integer); Type: FUNCTION; Schema: private; Owner: -
@@ -3602,12 +3865,13 @@ begin
     from jsonb_array_elements(p_files) f
   on conflict (job_id, path) do update
     set kind = excluded.kind, content_type = excluded.content_type, size_bytes = excluded.size_bytes,
-        sha256 = excluded.sha256, requested_at = now();
+        sha256 = excluded.sha256, requested_at = now(), declared_by = 'cluster';
   update private.webhook_receipts set outcome = 'urls_issued', job_id = v_job.id where webhook_id = p_webhook_id;
   perform private.monitor_event(v_job.id, 'info', 'delivery.upload_requested',
     format('The GPU cluster is uploading %s files', jsonb_array_length(p_files)),
     jsonb_build_object('files', p_files));
   return jsonb_build_object('outcome', 'ok', 'job_id', v_job.id, 'bucket', 'lora-models',
+    'expires_at', now() + private.job_setting('artifact_upload_window_seconds') * interval '1 second',
     'uploads', (select jsonb_agg(jsonb_build_object('path', f ->> 'path',
                   'object', v_job.user_id || '/' || v_job.id || '/' || (f ->> 'path')))
                   from jsonb_array_elements(p_files) f));
@@ -3618,7 +3882,33 @@ $$;
 -- Name: FUNCTION prepare_artifact_uploads(p_webhook_id text, p_external_job_id text, p_files jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.prepare_artifact_uploads(p_webhook_id text, p_external_job_id text, p_files jsonb) IS 'For a verified upload-URL request {webhook_id, cluster job id, files [{path, content_type, size_bytes, sha256}]}: refuses a reused webhook id (duplicate), an unknown cluster job (unknown_job), a job that is not running or cancelling (not_accepting) and files of no known kind (unknown_files); otherwise records the declared files and returns {outcome: ok, job_id, bucket, uploads: [{path, object}]} with object names built from the job.';
+COMMENT ON FUNCTION private.prepare_artifact_uploads(p_webhook_id text, p_external_job_id text, p_files jsonb) IS 'For a verified upload-URL request {webhook_id, cluster job id, files [{path, content_type, size_bytes, sha256}]}: refuses a reused webhook id (duplicate), an unknown cluster job (unknown_job), a job that is not running or cancelling (not_accepting) and files of no known kind (unknown_files); otherwise records the declared files and returns {outcome: ok, job_id, bucket, expires_at (the end of the upload window), uploads: [{path, object}]} with object names built from the job.';
+
+--
+-- Name: prune_net_responses(interval, interval); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.prune_net_responses(p_keep_success interval DEFAULT '00:05:00'::interval, p_keep_failed interval DEFAULT '01:00:00'::interval) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_deleted bigint;
+begin
+  delete from net._http_response r
+   where r.created < now() - coalesce(p_keep_failed, interval '1 hour')
+      or (r.created < now() - coalesce(p_keep_success, interval '5 minutes')
+          and r.status_code between 200 and 299 and not coalesce(r.timed_out, false) and r.error_msg is null);
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end;
+$$;
+
+--
+-- Name: FUNCTION prune_net_responses(p_keep_success interval, p_keep_failed interval); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.prune_net_responses(p_keep_success interval, p_keep_failed interval) IS 'Deletes pg_net responses: successful ones older than p_keep_success (default 5 minutes), all older than p_keep_failed (default 1 hour). Worker responses name datasets and jobs; pg_net alone keeps them 6 hours. Runs every minute from pg_cron (job prune-net-responses); returns how many.';
 
 --
 -- Name: purge_webhook_receipts(); Type: FUNCTION; Schema: private; Owner: -
@@ -3666,6 +3956,81 @@ $$;
 --
 
 COMMENT ON FUNCTION private.recommended_epochs(p_examples bigint) IS 'OpenAI''s default epoch count for a dataset of p_examples training examples (3, kept so that examples x epochs is 100..25000, epochs 1..25); null without examples. Twin of recommendedEpochs() in functions/_shared/dataset/epochs.ts.';
+
+--
+-- Name: record_artifact_verification(uuid, bigint, text); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.record_artifact_verification(p_artifact_id uuid, p_size_bytes bigint, p_sha256 text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_art public.model_artifacts;
+  v_declared private.artifact_uploads;
+  v_ok boolean;
+begin
+  select * into v_art from public.model_artifacts a where a.id = p_artifact_id for update;
+  if not found or v_art.verification <> 'pending' then
+    return coalesce(v_art.verification, 'gone');
+  end if;
+  select * into v_declared from private.artifact_uploads u
+   where u.job_id = v_art.job_id and v_art.storage_path = v_art.user_id || '/' || v_art.job_id || '/' || u.path;
+  v_ok := v_declared.sha256 is not null and v_declared.sha256 = p_sha256
+      and (v_declared.size_bytes is null or v_declared.size_bytes = p_size_bytes)
+      and v_art.size_bytes is not distinct from p_size_bytes;
+  update public.model_artifacts
+     set verification = case when v_ok then 'verified' else 'mismatch' end, verified_at = now(),
+         sha256 = case when v_ok then p_sha256 else sha256 end
+   where id = p_artifact_id;
+  if v_ok then
+    return case when private.complete_delivery(v_art.job_id) then 'delivered' else 'verified' end;
+  end if;
+  perform private.monitor_event(v_art.job_id, 'error', 'delivery.artifact_rejected',
+    format('The stored bytes of "%s" are not what the GPU cluster declared (%s bytes, SHA-256 %s; stored: %s bytes, %s): not delivered',
+      v_declared.path, coalesce(v_declared.size_bytes::text, '?'), coalesce(v_declared.sha256, 'none'), p_size_bytes, p_sha256),
+    jsonb_build_object('code', 'LT465', 'storage_path', v_art.storage_path,
+      'declared', jsonb_build_object('size_bytes', v_declared.size_bytes, 'sha256', v_declared.sha256),
+      'stored', jsonb_build_object('size_bytes', p_size_bytes, 'sha256', p_sha256)));
+  return 'mismatch';
+end;
+$$;
+
+--
+-- Name: FUNCTION record_artifact_verification(p_artifact_id uuid, p_size_bytes bigint, p_sha256 text); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.record_artifact_verification(p_artifact_id uuid, p_size_bytes bigint, p_sha256 text) IS 'Records what verify-artifacts computed from an artifact''s stored bytes: verified (and the delivery completed if it was the last file) when size and SHA-256 match the declaration, else mismatch with a delivery.artifact_rejected event (LT465). Returns delivered (verified, and the job just succeeded: its model card is due), verified, mismatch, or the state it already had.';
+
+--
+-- Name: record_dataset_skipped_lines(uuid, uuid, integer, jsonb); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_run private.dataset_validation_runs := private.dataset_validation_leased(p_dataset_id, p_token, p_seq);
+  v_count integer;
+begin
+  -- Older generations' lines say nothing about the file now stored.
+  delete from private.dataset_skipped_lines s
+   where s.dataset_id = p_dataset_id and s.generation <> v_run.generation;
+  insert into private.dataset_skipped_lines (dataset_id, generation, line)
+  select p_dataset_id, v_run.generation, l.line::integer
+  from jsonb_array_elements_text(coalesce(p_lines, '[]'::jsonb)) as l(line)
+  on conflict do nothing;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+--
+-- Name: FUNCTION record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb) IS 'Stores the invalid lines of chunk p_seq + 1 (p_lines: a JSON array of line numbers) for the run''s generation; the lease holder only (LT286). Idempotent: a redelivered chunk inserts nothing new. Call in the transaction that saves the cursor.';
 
 --
 -- Name: request_cluster_stop(uuid, text, text); Type: FUNCTION; Schema: private; Owner: -
@@ -3847,14 +4212,19 @@ CREATE FUNCTION private.storage_cleanup_next() RETURNS jsonb
 declare
   v_msg record;
   v_prefix text;
+  v_user_folder boolean;
 begin
   select * into v_msg from pgmq.read(queue_name => 'storage_cleanup', vt => 120, qty => 1);
   if not found then
     return null;
   end if;
   v_prefix := v_msg.message ->> 'prefix';
+  -- A deleted user's whole folder: only "<user_id>/" of the message's own user_id.
+  v_user_folder := v_msg.message ? 'user_id' and v_prefix ~ '^[0-9a-f-]{36}/$'
+    and v_prefix = (v_msg.message ->> 'user_id') || '/';
   if v_msg.message ->> 'bucket' not in ('lora-models', 'lora-datasets')
-     or v_prefix !~ '^[0-9a-f-]{36}/[0-9a-f-]{36}/$' or v_msg.read_ct > 20 then
+     or not (v_user_folder or coalesce(v_prefix ~ '^[0-9a-f-]{36}/[0-9a-f-]{36}/$', false))
+     or v_msg.read_ct > 20 then
     perform pgmq.archive(queue_name => 'storage_cleanup', msg_id => v_msg.msg_id);
     return jsonb_build_object('action', 'discarded', 'msg_id', v_msg.msg_id, 'message', v_msg.message);
   end if;
@@ -3873,7 +4243,7 @@ $_$;
 -- Name: FUNCTION storage_cleanup_next(); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.storage_cleanup_next() IS 'Reads one storage_cleanup message (invisible for 120 s): {action: remove, msg_id, bucket, prefix} for the worker, deferred (a dataset an active job still uses; retried in 5 minutes) or discarded (malformed or read more than 20 times: archived). Null when the queue is empty.';
+COMMENT ON FUNCTION private.storage_cleanup_next() IS 'Reads one storage_cleanup message (invisible for 120 s): {action: remove, msg_id, bucket, prefix} for the worker (prefix {user_id}/{id}/, or {user_id}/ for a deleted user), deferred (a dataset an active job still uses; retried in 5 minutes) or discarded (malformed or read more than 20 times: archived). Null when the queue is empty.';
 
 --
 -- Name: storage_cleanup_safety_net(); Type: FUNCTION; Schema: private; Owner: -
@@ -3937,6 +4307,32 @@ $$;
 --
 
 COMMENT ON FUNCTION private.tg_any__set_updated_at() IS 'Trigger: sets updated_at to now() on every update (attached as _100_set_updated_at).';
+
+--
+-- Name: tg_auth_users__enqueue_storage_cleanup(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_auth_users__enqueue_storage_cleanup() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_bucket text;
+begin
+  foreach v_bucket in array array['lora-datasets', 'lora-models'] loop
+    perform pgmq.send(queue_name => 'storage_cleanup', msg => jsonb_build_object(
+      'bucket', v_bucket, 'prefix', old.id::text || '/', 'user_id', old.id));
+  end loop;
+  perform private.invoke_worker('storage-cleanup', '{"source": "user_deleted"}'::jsonb);
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_auth_users__enqueue_storage_cleanup(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_auth_users__enqueue_storage_cleanup() IS 'Trigger: a deleted auth.users row queues the removal of everything under lora-datasets/{user_id}/ and lora-models/{user_id}/ (pgmq storage_cleanup) and wakes the storage-cleanup worker.';
 
 --
 -- Name: tg_checkpoints__set_external_job_id(); Type: FUNCTION; Schema: private; Owner: -
@@ -4147,6 +4543,61 @@ $$;
 COMMENT ON FUNCTION private.tg_notifications__set_read_at() IS 'Trigger: read_at follows is_read (now() when it becomes true, null when it becomes false).';
 
 --
+-- Name: tg_objects__guard_model_artifact_upload(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_objects__guard_model_artifact_upload() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_parts text[] := string_to_array(new.name, '/');
+  v_job public.training_jobs;
+  v_path text;
+  v_declared private.artifact_uploads;
+begin
+  if new.bucket_id <> 'lora-models' or cardinality(v_parts) < 3
+     or v_parts[1] !~ '^[0-9a-f-]{36}$' or v_parts[2] !~ '^[0-9a-f-]{36}$' then
+    return new;
+  end if;
+  if tg_op = 'UPDATE' and (new.version, new.metadata) is not distinct from (old.version, old.metadata) then
+    return new;
+  end if;
+  -- Artifacts reach lora-models through Storage as the service role (signed upload URLs, the backend);
+  -- clients are refused by RLS, and a database administrator's own SQL passes.
+  if coalesce(current_setting('role', true), 'none') <> 'service_role' then
+    return new;
+  end if;
+  select * into v_job from public.training_jobs j where j.id = v_parts[2]::uuid and j.user_id = v_parts[1]::uuid;
+  v_path := array_to_string(v_parts[3:], '/');
+  if v_job.id is null or private.artifact_kind(v_path) is null then
+    return new;
+  end if;
+  select * into v_declared from private.artifact_uploads u where u.job_id = v_job.id and u.path = v_path;
+  if v_declared.job_id is null
+     or v_job.status not in ('running', 'cancelling')
+        and not (v_declared.declared_by = 'backend' and v_job.status = 'succeeded') then
+    raise exception 'Job "%" takes no upload of "%": it is %', v_job.id, v_path,
+      v_job.status || case when v_declared.job_id is null then ' and the file was never declared' else '' end
+      using errcode = 'LT463', hint = 'Artifacts are accepted only while the job is running or cancelling, for files declared through gpu-upload-urls.';
+  end if;
+  if v_declared.declared_by = 'cluster'
+     and v_declared.requested_at < now() - private.job_setting('artifact_upload_window_seconds') * interval '1 second' then
+    raise exception 'The upload URL for "%" of job "%" expired at %', v_path, v_job.id,
+      v_declared.requested_at + private.job_setting('artifact_upload_window_seconds') * interval '1 second'
+      using errcode = 'LT464', hint = 'Ask gpu-upload-urls for a new URL (valid artifact_upload_window_seconds) and upload again.';
+  end if;
+  return new;
+end;
+$_$;
+
+--
+-- Name: FUNCTION tg_objects__guard_model_artifact_upload(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_objects__guard_model_artifact_upload() IS 'Trigger on storage.objects: refuses writing a lora-models artifact of a job that is no longer delivering or that was never declared (LT463), or after its upload window (LT464).';
+
+--
 -- Name: tg_objects__register_model_artifact(); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -4161,6 +4612,7 @@ declare
   v_kind public.artifact_kind;
   v_declared private.artifact_uploads;
   v_step integer;
+  v_trusted boolean;
 begin
   if new.bucket_id <> 'lora-models' or cardinality(v_parts) < 3
      or v_parts[1] !~ '^[0-9a-f-]{36}$' or v_parts[2] !~ '^[0-9a-f-]{36}$' then
@@ -4173,17 +4625,26 @@ begin
     return null;
   end if;
   select * into v_declared from private.artifact_uploads u where u.job_id = v_job.id and u.path = v_path;
-  insert into public.model_artifacts as a (job_id, user_id, kind, storage_path, size_bytes, sha256)
-  values (v_job.id, v_job.user_id, v_kind, new.name, (new.metadata ->> 'size')::bigint, v_declared.sha256)
+  -- The backend hashed the bytes it uploaded itself; anything else is checked from the stored bytes.
+  v_trusted := v_declared.declared_by = 'backend' and v_declared.size_bytes = (new.metadata ->> 'size')::bigint;
+  insert into public.model_artifacts as a (job_id, user_id, kind, storage_path, size_bytes, sha256, verification, verified_at)
+  values (v_job.id, v_job.user_id, v_kind, new.name, (new.metadata ->> 'size')::bigint, v_declared.sha256,
+    case when v_trusted then 'verified' else 'pending' end, case when v_trusted then now() end)
   on conflict (storage_path) do update
-    set kind = excluded.kind, size_bytes = excluded.size_bytes, sha256 = excluded.sha256
-    where (a.kind, a.size_bytes, a.sha256) is distinct from (excluded.kind, excluded.size_bytes, excluded.sha256);
+    set kind = excluded.kind, size_bytes = excluded.size_bytes, sha256 = excluded.sha256,
+        verification = excluded.verification, verified_at = excluded.verified_at
+    where (a.kind, a.size_bytes, a.sha256) is distinct from (excluded.kind, excluded.size_bytes, excluded.sha256)
+       or tg_op = 'UPDATE' and new.version is distinct from old.version;
   if v_kind = 'checkpoint' then
     v_step := substring(v_path from '^checkpoint-([0-9]+)/')::integer;
     update public.checkpoints k set storage_path = v_job.user_id || '/' || v_job.id || '/' || split_part(v_path, '/', 1) || '/'
      where k.job_id = v_job.id and k.step = v_step and k.storage_path is null;
   end if;
-  perform private.complete_delivery(v_job.id);
+  if v_trusted then
+    perform private.complete_delivery(v_job.id);
+  else
+    perform private.invoke_worker('verify-artifacts', jsonb_build_object('job_id', v_job.id));
+  end if;
   return null;
 end;
 $_$;
@@ -4192,7 +4653,7 @@ $_$;
 -- Name: FUNCTION tg_objects__register_model_artifact(); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.tg_objects__register_model_artifact() IS 'Trigger on storage.objects: an object in lora-models at {user_id}/{job_id}/{path} of a known artifact kind is registered in public.model_artifacts (size from Storage metadata, SHA-256 as declared), checkpoint files set their checkpoint''s storage_path, and the job''s delivery is completed when it was the last file missing.';
+COMMENT ON FUNCTION private.tg_objects__register_model_artifact() IS 'Trigger on storage.objects: an object in lora-models at {user_id}/{job_id}/{path} of a known artifact kind is registered in public.model_artifacts (size from Storage metadata, SHA-256 as declared, verification pending, which wakes verify-artifacts; the backend''s own files verified), and checkpoint files set their checkpoint''s storage_path.';
 
 --
 -- Name: tg_objects__unregister_model_artifact(); Type: FUNCTION; Schema: private; Owner: -
@@ -4549,6 +5010,27 @@ $$;
 COMMENT ON FUNCTION private.tg_training_jobs__enqueue_storage_cleanup() IS 'Trigger: a soft-deleted job queues the removal of lora-models/{user_id}/{job_id}/ (pgmq storage_cleanup) and wakes the storage-cleanup worker.';
 
 --
+-- Name: tg_training_jobs__fix_price(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_training_jobs__fix_price() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  select b.price_per_gpu_hour, b.gpu_count into new.price_per_gpu_hour, new.billed_gpu_count
+    from public.base_models b where b.id = new.base_model_id;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_training_jobs__fix_price(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_training_jobs__fix_price() IS 'Trigger: fixes a new job''s price_per_gpu_hour and billed_gpu_count from its base model, whatever the insert said.';
+
+--
 -- Name: tg_training_jobs__guard_insert(); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -4724,6 +5206,39 @@ $$;
 --
 
 COMMENT ON FUNCTION private.tg_training_jobs__resolve_config() IS 'Trigger: fills config (private.training_config_resolve), total_steps, currency and the estimate columns of a new job from its base model and dataset statistics.';
+
+--
+-- Name: tg_training_jobs__supersede_checkpoints(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_training_jobs__supersede_checkpoints() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_request jsonb;
+begin
+  select d.request into v_request from private.training_job_dispatch d where d.job_id = new.id;
+  -- Only a run we submitted says where it starts; without a saved request nothing is assumed.
+  if v_request is null then
+    return null;
+  end if;
+  update public.checkpoints k set superseded = true
+   where k.job_id = new.id and not k.superseded
+     and k.external_job_id is distinct from new.external_job_id
+     and k.step > coalesce((v_request #>> '{resume_from,step}')::integer, 0);
+  if found then
+    perform private.move_best_checkpoint(new.id);
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_training_jobs__supersede_checkpoints(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_training_jobs__supersede_checkpoints() IS 'Trigger: when a new run of a job is recorded, its earlier runs'' checkpoints after the step the run resumes from (the resume_from of the submitted request; all of them for a run from step 0) are superseded, and is_best moves.';
 
 --
 -- Name: tg_training_jobs__track_monitor(); Type: FUNCTION; Schema: private; Owner: -
@@ -5772,6 +6287,236 @@ $$;
 COMMENT ON FUNCTION private.training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb) IS 'Tokens per second a run of a resolved configuration trains at: the catalog throughput, times qlora_throughput_factor for quantization "4bit".';
 
 --
+-- Name: job_monitor; Type: TABLE; Schema: private; Owner: -
+--
+
+CREATE TABLE private.job_monitor (
+    job_id uuid NOT NULL,
+    external_job_id text,
+    active boolean DEFAULT true NOT NULL,
+    last_sequence integer DEFAULT 0 NOT NULL,
+    last_step integer DEFAULT 0 NOT NULL,
+    last_metrics_step integer DEFAULT 0 NOT NULL,
+    cluster_status text,
+    reported_gpu_seconds numeric(14,3) DEFAULT 0 NOT NULL,
+    billed_gpu_seconds numeric(14,3) DEFAULT 0 NOT NULL,
+    run_started_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_report_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_progress_at timestamp with time zone DEFAULT now() NOT NULL,
+    next_poll_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_until timestamp with time zone,
+    poll_failures integer DEFAULT 0 NOT NULL,
+    last_poll_error jsonb,
+    not_found_since timestamp with time zone,
+    silence_warned_at timestamp with time zone,
+    expected_artifacts jsonb,
+    cluster_succeeded_at timestamp with time zone,
+    model_card_status text,
+    first_metrics_at timestamp with time zone,
+    needs_poll boolean GENERATED ALWAYS AS ((active OR COALESCE((model_card_status = 'pending'::text), false))) STORED NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    usage_refused_run text,
+    usage_refused_gpu_seconds numeric DEFAULT 0 NOT NULL,
+    CONSTRAINT job_monitor_billed_gpu_seconds_check CHECK ((billed_gpu_seconds >= (0)::numeric)),
+    CONSTRAINT job_monitor_cluster_status_check CHECK ((cluster_status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT job_monitor_expected_artifacts_check CHECK (((expected_artifacts IS NULL) OR (jsonb_typeof(expected_artifacts) = 'array'::text))),
+    CONSTRAINT job_monitor_last_metrics_step_check CHECK ((last_metrics_step >= 0)),
+    CONSTRAINT job_monitor_last_sequence_check CHECK ((last_sequence >= 0)),
+    CONSTRAINT job_monitor_last_step_check CHECK ((last_step >= 0)),
+    CONSTRAINT job_monitor_model_card_status_check CHECK ((model_card_status = ANY (ARRAY['pending'::text, 'done'::text]))),
+    CONSTRAINT job_monitor_poll_failures_check CHECK ((poll_failures >= 0)),
+    CONSTRAINT job_monitor_reported_gpu_seconds_check CHECK ((reported_gpu_seconds >= (0)::numeric)),
+    CONSTRAINT job_monitor_usage_refused_gpu_seconds_check CHECK ((usage_refused_gpu_seconds >= (0)::numeric))
+);
+
+--
+-- Name: TABLE job_monitor; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON TABLE private.job_monitor IS 'Monitoring state per job: the current cluster run (sequence, step, GPU seconds), the poll schedule and lease, failure counts, and the model card still to write after success. Kept in step with training_jobs by the _600_track_monitor trigger.';
+
+--
+-- Name: COLUMN job_monitor.job_id; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.job_id IS 'The job.';
+
+--
+-- Name: COLUMN job_monitor.external_job_id; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.external_job_id IS 'Cluster job of the current (or last) run; a new run resets the run columns.';
+
+--
+-- Name: COLUMN job_monitor.active; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.active IS 'The job is running or cancelling: polled, and updates about it are applied.';
+
+--
+-- Name: COLUMN job_monitor.last_sequence; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.last_sequence IS 'Highest webhook data.sequence applied for this run; older events change no status or progress.';
+
+--
+-- Name: COLUMN job_monitor.last_step; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.last_step IS 'Highest training step applied for this run; progress never moves back.';
+
+--
+-- Name: COLUMN job_monitor.last_metrics_step; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.last_metrics_step IS 'Highest metrics step stored for this run; the poller asks for metrics_since_step = this.';
+
+--
+-- Name: COLUMN job_monitor.cluster_status; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.cluster_status IS 'Last cluster status applied for this run.';
+
+--
+-- Name: COLUMN job_monitor.reported_gpu_seconds; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.reported_gpu_seconds IS 'Highest gpu_seconds the cluster reported for this run.';
+
+--
+-- Name: COLUMN job_monitor.billed_gpu_seconds; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.billed_gpu_seconds IS 'GPU seconds of this run already written to cost_records as usage.';
+
+--
+-- Name: COLUMN job_monitor.run_started_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.run_started_at IS 'When this run was recorded (the job entered running with this external id).';
+
+--
+-- Name: COLUMN job_monitor.last_report_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.last_report_at IS 'When the cluster last told us anything about this run (poll answer or webhook).';
+
+--
+-- Name: COLUMN job_monitor.last_progress_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.last_progress_at IS 'When the step of this run last advanced.';
+
+--
+-- Name: COLUMN job_monitor.next_poll_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.next_poll_at IS 'When the poller should look at this job next.';
+
+--
+-- Name: COLUMN job_monitor.lease_until; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.lease_until IS 'Until when a poll worker owns this job (single-flight); null when free.';
+
+--
+-- Name: COLUMN job_monitor.poll_failures; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.poll_failures IS 'Consecutive failed polls (backoff doubles the interval).';
+
+--
+-- Name: COLUMN job_monitor.last_poll_error; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.last_poll_error IS 'The last poll failure {kind, message, status}.';
+
+--
+-- Name: COLUMN job_monitor.not_found_since; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.not_found_since IS 'Since when the cluster answers 404 for this run.';
+
+--
+-- Name: COLUMN job_monitor.silence_warned_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.silence_warned_at IS 'When the monitor.cluster_silent warning was written for this run.';
+
+--
+-- Name: COLUMN job_monitor.expected_artifacts; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.expected_artifacts IS 'Artifacts the cluster listed when it reported success; delivery completes when all are registered.';
+
+--
+-- Name: COLUMN job_monitor.cluster_succeeded_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.cluster_succeeded_at IS 'When the cluster reported success for this run.';
+
+--
+-- Name: COLUMN job_monitor.model_card_status; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.model_card_status IS 'pending: the job succeeded and its README.md model card is still to be written; done: written.';
+
+--
+-- Name: COLUMN job_monitor.first_metrics_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.first_metrics_at IS 'When the job''s first metrics arrived (the job.first_metrics notification is sent once).';
+
+--
+-- Name: COLUMN job_monitor.needs_poll; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.needs_poll IS 'Generated: the row has work for the poller (active, or a model card pending).';
+
+--
+-- Name: COLUMN job_monitor.created_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.created_at IS 'When monitoring of the job began.';
+
+--
+-- Name: COLUMN job_monitor.updated_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.updated_at IS 'When the row last changed.';
+
+--
+-- Name: COLUMN job_monitor.usage_refused_run; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.usage_refused_run IS 'Cluster job whose usage claim was last refused (LT460/LT461).';
+
+--
+-- Name: COLUMN job_monitor.usage_refused_gpu_seconds; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.job_monitor.usage_refused_gpu_seconds IS 'Highest GPU-seconds claim of usage_refused_run that was refused or capped; a billing.usage_refused event is written only for a higher one.';
+
+--
+-- Name: usage_bound(public.training_jobs, private.job_monitor); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.usage_bound(p_job public.training_jobs, p_monitor private.job_monitor) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select round((greatest(extract(epoch from now() - p_monitor.run_started_at), 0) + private.job_setting('usage_grace_seconds'))
+    * coalesce(p_job.billed_gpu_count, 1) * private.job_setting('usage_wall_clock_factor'), 3)
+$$;
+
+--
+-- Name: FUNCTION usage_bound(p_job public.training_jobs, p_monitor private.job_monitor); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.usage_bound(p_job public.training_jobs, p_monitor private.job_monitor) IS 'Most GPU-seconds the current run of a job can have used by now: (seconds since the run started + usage_grace_seconds) x billed_gpu_count x usage_wall_clock_factor.';
+
+--
 -- Name: cancel_training_job(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6094,6 +6839,62 @@ CREATE VIEW ops.archived_messages WITH (security_invoker='true') AS
 COMMENT ON VIEW ops.archived_messages IS 'Archived (dead) messages of every queue, newest first per queue, with why they were archived and whether their work can still run. Requeue with ops.requeue_archived_message(queue, msg_id, reason).';
 
 --
+-- Name: client_access_to_internals; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.client_access_to_internals WITH (security_invoker='true') AS
+ WITH roles AS (
+         SELECT r.rolname
+           FROM pg_roles r
+          WHERE (r.rolname = ANY (ARRAY['anon'::name, 'authenticated'::name]))
+        ), schemas AS (
+         SELECT n.oid,
+            n.nspname
+           FROM pg_namespace n
+          WHERE (n.nspname = ANY (ARRAY['net'::name, 'pgmq'::name, 'cron'::name, 'vault'::name, 'private'::name, 'ops'::name]))
+        )
+ SELECT (s.nspname)::text AS schema_name,
+    'schema'::text AS kind,
+    (s.nspname)::text AS object_name,
+    (r.rolname)::text AS role_name
+   FROM (schemas s
+     CROSS JOIN roles r)
+  WHERE has_schema_privilege(r.rolname, s.oid, 'usage'::text)
+UNION ALL
+ SELECT s.nspname AS schema_name,
+    'relation'::text AS kind,
+    c.relname AS object_name,
+    r.rolname AS role_name
+   FROM ((schemas s
+     JOIN pg_class c ON (((c.relnamespace = s.oid) AND (c.relkind = ANY (ARRAY['r'::"char", 'p'::"char", 'v'::"char", 'm'::"char", 'f'::"char"])))))
+     CROSS JOIN roles r)
+  WHERE has_table_privilege(r.rolname, c.oid, 'select, insert, update, delete, truncate, references, trigger'::text)
+UNION ALL
+ SELECT s.nspname AS schema_name,
+    'sequence'::text AS kind,
+    c.relname AS object_name,
+    r.rolname AS role_name
+   FROM ((schemas s
+     JOIN pg_class c ON (((c.relnamespace = s.oid) AND (c.relkind = 'S'::"char"))))
+     CROSS JOIN roles r)
+  WHERE has_sequence_privilege(r.rolname, c.oid, 'usage, select, update'::text)
+UNION ALL
+ SELECT s.nspname AS schema_name,
+    'function'::text AS kind,
+    ((p.oid)::regprocedure)::text AS object_name,
+    r.rolname AS role_name
+   FROM ((schemas s
+     JOIN pg_proc p ON ((p.pronamespace = s.oid)))
+     CROSS JOIN roles r)
+  WHERE has_function_privilege(r.rolname, p.oid, 'execute'::text);
+
+--
+-- Name: VIEW client_access_to_internals; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.client_access_to_internals IS 'Every privilege anon or authenticated still holds in net, pgmq, cron, vault, private or ops (schema usage, any table, sequence or function privilege). Should be empty; on hosted Supabase rows under net mean Supabase''s own pg_net grants, which only supabase_admin can revoke.';
+
+--
 -- Name: cron_job_health; Type: VIEW; Schema: ops; Owner: -
 --
 
@@ -6175,7 +6976,7 @@ CREATE VIEW ops.failed_http_requests WITH (security_invoker='true') AS
 -- Name: VIEW failed_http_requests; Type: COMMENT; Schema: ops; Owner: -
 --
 
-COMMENT ON VIEW ops.failed_http_requests IS 'pg_net requests (worker wake-ups from private.invoke_worker) that timed out, could not connect or got HTTP 4xx/5xx, newest first, while pg_net keeps responses (pg_net.ttl, 6 hours). pg_net does not keep the URL: match by time with the functions'' logs. 401/403: the Vault secret service_role_key is wrong; connection errors: project_url.';
+COMMENT ON VIEW ops.failed_http_requests IS 'pg_net requests (worker wake-ups from private.invoke_worker) that timed out, could not connect or got HTTP 4xx/5xx, newest first, for an hour (private.prune_net_responses). pg_net does not keep the URL: match by time with the functions'' logs. 401/403: the Vault secret worker_wakeup_secret differs from the functions'' WORKER_WAKEUP_SECRET; connection errors: project_url.';
 
 --
 -- Name: datasets; Type: TABLE; Schema: public; Owner: -
@@ -6644,203 +7445,6 @@ COMMENT ON COLUMN private.cluster_stops.done_at IS 'When the stop finished (conf
 COMMENT ON COLUMN private.cluster_stops.outcome IS 'cancelled, already_finished or not_found.';
 
 --
--- Name: job_monitor; Type: TABLE; Schema: private; Owner: -
---
-
-CREATE TABLE private.job_monitor (
-    job_id uuid NOT NULL,
-    external_job_id text,
-    active boolean DEFAULT true NOT NULL,
-    last_sequence integer DEFAULT 0 NOT NULL,
-    last_step integer DEFAULT 0 NOT NULL,
-    last_metrics_step integer DEFAULT 0 NOT NULL,
-    cluster_status text,
-    reported_gpu_seconds numeric(14,3) DEFAULT 0 NOT NULL,
-    billed_gpu_seconds numeric(14,3) DEFAULT 0 NOT NULL,
-    run_started_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_report_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_progress_at timestamp with time zone DEFAULT now() NOT NULL,
-    next_poll_at timestamp with time zone DEFAULT now() NOT NULL,
-    lease_until timestamp with time zone,
-    poll_failures integer DEFAULT 0 NOT NULL,
-    last_poll_error jsonb,
-    not_found_since timestamp with time zone,
-    silence_warned_at timestamp with time zone,
-    expected_artifacts jsonb,
-    cluster_succeeded_at timestamp with time zone,
-    model_card_status text,
-    first_metrics_at timestamp with time zone,
-    needs_poll boolean GENERATED ALWAYS AS ((active OR COALESCE((model_card_status = 'pending'::text), false))) STORED NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT job_monitor_billed_gpu_seconds_check CHECK ((billed_gpu_seconds >= (0)::numeric)),
-    CONSTRAINT job_monitor_cluster_status_check CHECK ((cluster_status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
-    CONSTRAINT job_monitor_expected_artifacts_check CHECK (((expected_artifacts IS NULL) OR (jsonb_typeof(expected_artifacts) = 'array'::text))),
-    CONSTRAINT job_monitor_last_metrics_step_check CHECK ((last_metrics_step >= 0)),
-    CONSTRAINT job_monitor_last_sequence_check CHECK ((last_sequence >= 0)),
-    CONSTRAINT job_monitor_last_step_check CHECK ((last_step >= 0)),
-    CONSTRAINT job_monitor_model_card_status_check CHECK ((model_card_status = ANY (ARRAY['pending'::text, 'done'::text]))),
-    CONSTRAINT job_monitor_poll_failures_check CHECK ((poll_failures >= 0)),
-    CONSTRAINT job_monitor_reported_gpu_seconds_check CHECK ((reported_gpu_seconds >= (0)::numeric))
-);
-
---
--- Name: TABLE job_monitor; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON TABLE private.job_monitor IS 'Monitoring state per job: the current cluster run (sequence, step, GPU seconds), the poll schedule and lease, failure counts, and the model card still to write after success. Kept in step with training_jobs by the _600_track_monitor trigger.';
-
---
--- Name: COLUMN job_monitor.job_id; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.job_id IS 'The job.';
-
---
--- Name: COLUMN job_monitor.external_job_id; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.external_job_id IS 'Cluster job of the current (or last) run; a new run resets the run columns.';
-
---
--- Name: COLUMN job_monitor.active; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.active IS 'The job is running or cancelling: polled, and updates about it are applied.';
-
---
--- Name: COLUMN job_monitor.last_sequence; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.last_sequence IS 'Highest webhook data.sequence applied for this run; older events change no status or progress.';
-
---
--- Name: COLUMN job_monitor.last_step; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.last_step IS 'Highest training step applied for this run; progress never moves back.';
-
---
--- Name: COLUMN job_monitor.last_metrics_step; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.last_metrics_step IS 'Highest metrics step stored for this run; the poller asks for metrics_since_step = this.';
-
---
--- Name: COLUMN job_monitor.cluster_status; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.cluster_status IS 'Last cluster status applied for this run.';
-
---
--- Name: COLUMN job_monitor.reported_gpu_seconds; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.reported_gpu_seconds IS 'Highest gpu_seconds the cluster reported for this run.';
-
---
--- Name: COLUMN job_monitor.billed_gpu_seconds; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.billed_gpu_seconds IS 'GPU seconds of this run already written to cost_records as usage.';
-
---
--- Name: COLUMN job_monitor.run_started_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.run_started_at IS 'When this run was recorded (the job entered running with this external id).';
-
---
--- Name: COLUMN job_monitor.last_report_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.last_report_at IS 'When the cluster last told us anything about this run (poll answer or webhook).';
-
---
--- Name: COLUMN job_monitor.last_progress_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.last_progress_at IS 'When the step of this run last advanced.';
-
---
--- Name: COLUMN job_monitor.next_poll_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.next_poll_at IS 'When the poller should look at this job next.';
-
---
--- Name: COLUMN job_monitor.lease_until; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.lease_until IS 'Until when a poll worker owns this job (single-flight); null when free.';
-
---
--- Name: COLUMN job_monitor.poll_failures; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.poll_failures IS 'Consecutive failed polls (backoff doubles the interval).';
-
---
--- Name: COLUMN job_monitor.last_poll_error; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.last_poll_error IS 'The last poll failure {kind, message, status}.';
-
---
--- Name: COLUMN job_monitor.not_found_since; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.not_found_since IS 'Since when the cluster answers 404 for this run.';
-
---
--- Name: COLUMN job_monitor.silence_warned_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.silence_warned_at IS 'When the monitor.cluster_silent warning was written for this run.';
-
---
--- Name: COLUMN job_monitor.expected_artifacts; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.expected_artifacts IS 'Artifacts the cluster listed when it reported success; delivery completes when all are registered.';
-
---
--- Name: COLUMN job_monitor.cluster_succeeded_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.cluster_succeeded_at IS 'When the cluster reported success for this run.';
-
---
--- Name: COLUMN job_monitor.model_card_status; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.model_card_status IS 'pending: the job succeeded and its README.md model card is still to be written; done: written.';
-
---
--- Name: COLUMN job_monitor.first_metrics_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.first_metrics_at IS 'When the job''s first metrics arrived (the job.first_metrics notification is sent once).';
-
---
--- Name: COLUMN job_monitor.needs_poll; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.needs_poll IS 'Generated: the row has work for the poller (active, or a model card pending).';
-
---
--- Name: COLUMN job_monitor.created_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.created_at IS 'When monitoring of the job began.';
-
---
--- Name: COLUMN job_monitor.updated_at; Type: COMMENT; Schema: private; Owner: -
---
-
-COMMENT ON COLUMN private.job_monitor.updated_at IS 'When the row last changed.';
-
---
 -- Name: training_job_dispatch; Type: TABLE; Schema: private; Owner: -
 --
 
@@ -7163,6 +7767,8 @@ CREATE TABLE private.artifact_uploads (
     size_bytes bigint,
     sha256 text,
     requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    declared_by text DEFAULT 'cluster'::text NOT NULL,
+    CONSTRAINT artifact_uploads_declared_by_check CHECK ((declared_by = ANY (ARRAY['cluster'::text, 'backend'::text]))),
     CONSTRAINT artifact_uploads_path_check CHECK (((path !~ '(^|/)\.\.(/|$)'::text) AND (path !~ '^/'::text) AND ((length(path) >= 1) AND (length(path) <= 256)))),
     CONSTRAINT artifact_uploads_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT artifact_uploads_size_bytes_check CHECK ((size_bytes >= 0))
@@ -7217,6 +7823,12 @@ COMMENT ON COLUMN private.artifact_uploads.sha256 IS 'Declared lowercase hex SHA
 COMMENT ON COLUMN private.artifact_uploads.requested_at IS 'When the upload URL was last issued.';
 
 --
+-- Name: COLUMN artifact_uploads.declared_by; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.artifact_uploads.declared_by IS 'cluster: declared in a gpu-upload-urls request (verified from the stored bytes); backend: a file the backend writes itself (the model card).';
+
+--
 -- Name: dataset_example_hashes; Type: TABLE; Schema: private; Owner: -
 --
 
@@ -7257,6 +7869,41 @@ COMMENT ON COLUMN private.dataset_example_hashes.hash IS 'Example fingerprint: t
 --
 
 COMMENT ON COLUMN private.dataset_example_hashes.line IS 'First line where the example occurs.';
+
+--
+-- Name: dataset_skipped_lines; Type: TABLE; Schema: private; Owner: -
+--
+
+CREATE TABLE private.dataset_skipped_lines (
+    dataset_id uuid NOT NULL,
+    generation integer NOT NULL,
+    line integer NOT NULL,
+    CONSTRAINT dataset_skipped_lines_line_check CHECK ((line >= 1))
+);
+
+--
+-- Name: TABLE dataset_skipped_lines; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON TABLE private.dataset_skipped_lines IS 'Invalid lines of a dataset''s validation runs (1-based physical lines): a tolerated file (max_invalid_fraction) is trained without them (dispatch sends them as dataset_spec.skip_lines). Only the current generation is kept.';
+
+--
+-- Name: COLUMN dataset_skipped_lines.dataset_id; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.dataset_skipped_lines.dataset_id IS 'The dataset.';
+
+--
+-- Name: COLUMN dataset_skipped_lines.generation; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.dataset_skipped_lines.generation IS 'The upload generation (private.dataset_validation_runs.generation) that found the line invalid.';
+
+--
+-- Name: COLUMN dataset_skipped_lines.line; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.dataset_skipped_lines.line IS 'The invalid line, 1-based, counting every physical line of the file (split on "\n").';
 
 --
 -- Name: dataset_status_transitions; Type: TABLE; Schema: private; Owner: -
@@ -7788,6 +8435,7 @@ CREATE TABLE public.checkpoints (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     external_job_id text,
+    superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT checkpoints_check CHECK ((starts_with(storage_path, ((((user_id)::text || '/'::text) || (job_id)::text) || '/'::text)) AND (strpos(storage_path, '..'::text) = 0))),
     CONSTRAINT checkpoints_epoch_check CHECK ((epoch >= (0)::numeric)),
     CONSTRAINT checkpoints_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
@@ -7877,6 +8525,12 @@ COMMENT ON COLUMN public.checkpoints.updated_at IS 'When the row last changed.';
 --
 
 COMMENT ON COLUMN public.checkpoints.external_job_id IS 'The GPU cluster job (run) that saved the checkpoint: a run continuing from it names it in resume_from. Null for checkpoints recorded before runs were tracked.';
+
+--
+-- Name: COLUMN checkpoints.superseded; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkpoints.superseded IS 'A later run of the job resumed from an earlier step (or from step 0), so this checkpoint is not in the history of the adapter the job delivers; never is_best (server-owned).';
 
 --
 -- Name: job_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -8020,9 +8674,12 @@ CREATE TABLE public.model_artifacts (
     sha256 text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    verification text DEFAULT 'pending'::text NOT NULL,
+    verified_at timestamp with time zone,
     CONSTRAINT model_artifacts_check CHECK ((starts_with(storage_path, ((((user_id)::text || '/'::text) || (job_id)::text) || '/'::text)) AND (strpos(storage_path, '..'::text) = 0))),
     CONSTRAINT model_artifacts_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
-    CONSTRAINT model_artifacts_size_bytes_check CHECK ((size_bytes >= 0))
+    CONSTRAINT model_artifacts_size_bytes_check CHECK ((size_bytes >= 0)),
+    CONSTRAINT model_artifacts_verification_check CHECK ((verification = ANY (ARRAY['pending'::text, 'verified'::text, 'mismatch'::text])))
 );
 
 --
@@ -8071,7 +8728,7 @@ COMMENT ON COLUMN public.model_artifacts.size_bytes IS 'Size of the object in by
 -- Name: COLUMN model_artifacts.sha256; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.model_artifacts.sha256 IS 'Lowercase hex SHA-256 of the object, when known.';
+COMMENT ON COLUMN public.model_artifacts.sha256 IS 'Lowercase hex SHA-256 of the object: the declared one until verified, then the one computed from the stored bytes.';
 
 --
 -- Name: COLUMN model_artifacts.created_at; Type: COMMENT; Schema: public; Owner: -
@@ -8084,6 +8741,18 @@ COMMENT ON COLUMN public.model_artifacts.created_at IS 'When the artifact was re
 --
 
 COMMENT ON COLUMN public.model_artifacts.updated_at IS 'When the row last changed (e.g. re-uploaded).';
+
+--
+-- Name: COLUMN model_artifacts.verification; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.model_artifacts.verification IS 'pending: stored, its bytes not yet checked; verified: the stored bytes have the declared size and SHA-256 (only these are delivered); mismatch: they do not, and the file is never delivered (server-owned).';
+
+--
+-- Name: COLUMN model_artifacts.verified_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.model_artifacts.verified_at IS 'When the stored bytes were checked.';
 
 --
 -- Name: notifications; Type: TABLE; Schema: public; Owner: -
@@ -8197,6 +8866,13 @@ ALTER TABLE ONLY private.cluster_stops
 
 ALTER TABLE ONLY private.dataset_example_hashes
     ADD CONSTRAINT dataset_example_hashes_pkey PRIMARY KEY (dataset_id, generation, hash);
+
+--
+-- Name: dataset_skipped_lines dataset_skipped_lines_pkey; Type: CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.dataset_skipped_lines
+    ADD CONSTRAINT dataset_skipped_lines_pkey PRIMARY KEY (dataset_id, generation, line);
 
 --
 -- Name: dataset_status_transitions dataset_status_transitions_pkey; Type: CONSTRAINT; Schema: private; Owner: -
@@ -8514,6 +9190,18 @@ COMMENT ON INDEX public.metrics_points_user_id_job_id_idx IS 'Owner policy colum
 CREATE INDEX model_artifacts_job_id_user_id_idx ON public.model_artifacts USING btree (job_id, user_id);
 
 --
+-- Name: model_artifacts_pending_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX model_artifacts_pending_idx ON public.model_artifacts USING btree (created_at) WHERE (verification = 'pending'::text);
+
+--
+-- Name: INDEX model_artifacts_pending_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.model_artifacts_pending_idx IS 'The verify-artifacts worker finds pending artifacts through this index only.';
+
+--
 -- Name: model_artifacts_user_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -8808,6 +9496,18 @@ CREATE TRIGGER _360_copy_resumed_history AFTER INSERT ON public.training_jobs FO
 COMMENT ON TRIGGER _360_copy_resumed_history ON public.training_jobs IS 'Copies the parent''s loss curve up to the checkpoint into a job continued from it.';
 
 --
+-- Name: training_jobs _360_fix_price; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _360_fix_price BEFORE INSERT ON public.training_jobs FOR EACH ROW EXECUTE FUNCTION private.tg_training_jobs__fix_price();
+
+--
+-- Name: TRIGGER _360_fix_price ON training_jobs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _360_fix_price ON public.training_jobs IS 'Fixes the job''s price and GPU count at creation (private.tg_training_jobs__fix_price).';
+
+--
 -- Name: datasets _400_check_status_transition; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -8842,6 +9542,18 @@ CREATE TRIGGER _600_track_monitor AFTER UPDATE OF status, external_job_id ON pub
 --
 
 COMMENT ON TRIGGER _600_track_monitor ON public.training_jobs IS 'Keeps private.job_monitor in step with status and external_job_id (private.tg_training_jobs__track_monitor).';
+
+--
+-- Name: training_jobs _610_supersede_checkpoints; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _610_supersede_checkpoints AFTER UPDATE OF external_job_id ON public.training_jobs FOR EACH ROW WHEN (((new.external_job_id IS NOT NULL) AND (new.external_job_id IS DISTINCT FROM old.external_job_id))) EXECUTE FUNCTION private.tg_training_jobs__supersede_checkpoints();
+
+--
+-- Name: TRIGGER _610_supersede_checkpoints ON training_jobs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _610_supersede_checkpoints ON public.training_jobs IS 'Marks checkpoints outside the new run''s history (private.tg_training_jobs__supersede_checkpoints).';
 
 --
 -- Name: datasets _700_enqueue_storage_cleanup; Type: TRIGGER; Schema: public; Owner: -
@@ -8898,6 +9610,13 @@ ALTER TABLE ONLY private.artifact_uploads
 
 ALTER TABLE ONLY private.cluster_stops
     ADD CONSTRAINT cluster_stops_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.training_jobs(id) ON DELETE CASCADE;
+
+--
+-- Name: dataset_skipped_lines dataset_skipped_lines_dataset_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.dataset_skipped_lines
+    ADD CONSTRAINT dataset_skipped_lines_dataset_id_fkey FOREIGN KEY (dataset_id) REFERENCES public.datasets(id) ON DELETE CASCADE;
 
 --
 -- Name: dataset_validation_runs dataset_validation_runs_dataset_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
@@ -9031,6 +9750,12 @@ ALTER TABLE ONLY public.training_jobs
 
 ALTER TABLE ONLY public.training_jobs
     ADD CONSTRAINT training_jobs_validation_dataset_fkey FOREIGN KEY (validation_dataset_id, user_id) REFERENCES public.datasets(id, user_id);
+
+--
+-- Name: dataset_skipped_lines; Type: ROW SECURITY; Schema: private; Owner: -
+--
+
+ALTER TABLE private.dataset_skipped_lines ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: checkpoints Owners can read their own checkpoints; Type: POLICY; Schema: public; Owner: -
@@ -9391,6 +10116,18 @@ REVOKE ALL ON FUNCTION private.apply_webhook_event(p_webhook_id text, p_event_ty
 REVOKE ALL ON FUNCTION private.artifact_kind(p_path text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION artifact_verification_claim(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.artifact_verification_claim() FROM PUBLIC;
+
+--
+-- Name: FUNCTION artifact_verification_safety_net(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.artifact_verification_safety_net() FROM PUBLIC;
+
+--
 -- Name: FUNCTION base_model_hyperparameters_are_valid(hyperparameters jsonb, context_length integer); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9414,6 +10151,12 @@ REVOKE ALL ON FUNCTION private.claim_dataset_example_hashes(p_dataset_id uuid, p
 --
 
 REVOKE ALL ON FUNCTION private.claim_dataset_validation(p_queue text, p_vt integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION close_schema_to_clients(p_schema text); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.close_schema_to_clients(p_schema text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION cluster_failure(p_error jsonb, p_config jsonb); Type: ACL; Schema: private; Owner: -
@@ -9462,6 +10205,12 @@ REVOKE ALL ON FUNCTION private.complete_delivery(p_job_id uuid) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.continue_dataset_validation(p_dataset_id uuid, p_token uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION dataset_skip_lines(p_dataset_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.dataset_skip_lines(p_dataset_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION dataset_token_figures(p_stats jsonb, p_base_model_id text, p_tokenizer text); Type: ACL; Schema: private; Owner: -
@@ -9540,6 +10289,12 @@ REVOKE ALL ON FUNCTION private.dispatch_backoff_seconds(p_attempt integer) FROM 
 --
 
 REVOKE ALL ON FUNCTION private.dispatch_claim_next(p_queue text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION dispatch_dataset_spec(p_job_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.dispatch_dataset_spec(p_job_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION dispatch_next(p_queue text); Type: ACL; Schema: private; Owner: -
@@ -9657,6 +10412,12 @@ GRANT ALL ON FUNCTION private.invoke_worker(p_worker text, p_body jsonb) TO serv
 REVOKE ALL ON FUNCTION private.job_setting(p_name text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION max_reported_gpu_seconds(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.max_reported_gpu_seconds() FROM PUBLIC;
+
+--
 -- Name: FUNCTION model_card_data(p_job_id uuid); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9685,6 +10446,12 @@ REVOKE ALL ON FUNCTION private.monitor_event(p_job_id uuid, p_level text, p_type
 --
 
 REVOKE ALL ON FUNCTION private.monitor_failure(p_code text, p_message text, p_details jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION move_best_checkpoint(p_job_id uuid); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.move_best_checkpoint(p_job_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION poll_acquire_slot(p_slot integer, p_seconds integer); Type: ACL; Schema: private; Owner: -
@@ -9735,6 +10502,12 @@ REVOKE ALL ON FUNCTION private.poll_tick() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prepare_artifact_uploads(p_webhook_id text, p_external_job_id text, p_files jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION prune_net_responses(p_keep_success interval, p_keep_failed interval); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.prune_net_responses(p_keep_success interval, p_keep_failed interval) FROM PUBLIC;
+
+--
 -- Name: FUNCTION purge_webhook_receipts(); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9745,6 +10518,18 @@ REVOKE ALL ON FUNCTION private.purge_webhook_receipts() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.recommended_epochs(p_examples bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_artifact_verification(p_artifact_id uuid, p_size_bytes bigint, p_sha256 text); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.record_artifact_verification(p_artifact_id uuid, p_size_bytes bigint, p_sha256 text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.record_dataset_skipped_lines(p_dataset_id uuid, p_token uuid, p_seq integer, p_lines jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION request_cluster_stop(p_job_id uuid, p_external_job_id text, p_reason text); Type: ACL; Schema: private; Owner: -
@@ -9807,6 +10592,12 @@ REVOKE ALL ON FUNCTION private.storage_objects_under(p_bucket text, p_prefix tex
 REVOKE ALL ON FUNCTION private.tg_any__set_updated_at() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_auth_users__enqueue_storage_cleanup(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_auth_users__enqueue_storage_cleanup() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_checkpoints__set_external_job_id(); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9853,6 +10644,12 @@ REVOKE ALL ON FUNCTION private.tg_job_children__set_owner() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.tg_notifications__set_read_at() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_objects__guard_model_artifact_upload(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_objects__guard_model_artifact_upload() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_objects__register_model_artifact(); Type: ACL; Schema: private; Owner: -
@@ -9915,6 +10712,12 @@ REVOKE ALL ON FUNCTION private.tg_training_jobs__enqueue_dispatch() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.tg_training_jobs__enqueue_storage_cleanup() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_training_jobs__fix_price(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_training_jobs__fix_price() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_training_jobs__guard_insert(); Type: ACL; Schema: private; Owner: -
 --
 
@@ -9943,6 +10746,12 @@ REVOKE ALL ON FUNCTION private.tg_training_jobs__record_status_event() FROM PUBL
 --
 
 REVOKE ALL ON FUNCTION private.tg_training_jobs__resolve_config() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_training_jobs__supersede_checkpoints(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_training_jobs__supersede_checkpoints() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_training_jobs__track_monitor(); Type: ACL; Schema: private; Owner: -
@@ -10089,6 +10898,18 @@ REVOKE ALL ON FUNCTION private.training_run_size(p_base_model_id text, p_config 
 REVOKE ALL ON FUNCTION private.training_throughput(p_catalog_tokens_per_second numeric, p_config jsonb) FROM PUBLIC;
 
 --
+-- Name: TABLE job_monitor; Type: ACL; Schema: private; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.job_monitor TO service_role;
+
+--
+-- Name: FUNCTION usage_bound(p_job public.training_jobs, p_monitor private.job_monitor); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.usage_bound(p_job public.training_jobs, p_monitor private.job_monitor) FROM PUBLIC;
+
+--
 -- Name: FUNCTION cancel_training_job(job_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10191,12 +11012,6 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.job_events TO service_role;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.cluster_stops TO service_role;
-
---
--- Name: TABLE job_monitor; Type: ACL; Schema: private; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.job_monitor TO service_role;
 
 --
 -- Name: TABLE cost_records; Type: ACL; Schema: public; Owner: -
@@ -10340,30 +11155,36 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES 
 --
 -- Storage policies
 --
+create policy "LoRA model files are readable only once verified" on storage.objects as RESTRICTIVE for SELECT to authenticated
+  using (((bucket_id <> 'lora-models'::text) OR (NOT (EXISTS ( SELECT 1
+   FROM model_artifacts a
+  WHERE ((a.storage_path = objects.name) AND (a.verification <> 'verified'::text)))))));
 create policy "LoRA owners can delete their dataset files" on storage.objects as PERMISSIVE for DELETE to authenticated
   using (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '\.\.|\\|%|//'::text)));
 create policy "LoRA owners can read their dataset files and model artifacts" on storage.objects as PERMISSIVE for SELECT to authenticated
   using (((bucket_id = ANY (ARRAY['lora-datasets'::text, 'lora-models'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '\.\.|\\|%|//'::text)));
-create policy "LoRA owners can replace the file of a dataset awaiting upload" on storage.objects as PERMISSIVE for UPDATE to authenticated
+create policy "LoRA owners replace the file of an uploading or failed dataset" on storage.objects as PERMISSIVE for UPDATE to authenticated
   using (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (EXISTS ( SELECT 1
    FROM datasets d
-  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = 'uploading'::dataset_status) AND (d.deleted_at IS NULL))))))
+  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = ANY (ARRAY['uploading'::dataset_status, 'error'::dataset_status])) AND (d.deleted_at IS NULL))))))
   with check (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (EXISTS ( SELECT 1
    FROM datasets d
-  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = 'uploading'::dataset_status) AND (d.deleted_at IS NULL))))));
-create policy "LoRA owners can upload the file of a dataset awaiting upload" on storage.objects as PERMISSIVE for INSERT to authenticated
+  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = ANY (ARRAY['uploading'::dataset_status, 'error'::dataset_status])) AND (d.deleted_at IS NULL))))));
+create policy "LoRA owners upload the file of an uploading or failed dataset" on storage.objects as PERMISSIVE for INSERT to authenticated
   with check (((bucket_id = 'lora-datasets'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (EXISTS ( SELECT 1
    FROM datasets d
-  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = 'uploading'::dataset_status) AND (d.deleted_at IS NULL))))));
+  WHERE ((d.storage_path = objects.name) AND (d.user_id = ( SELECT auth.uid() AS uid)) AND (d.status = ANY (ARRAY['uploading'::dataset_status, 'error'::dataset_status])) AND (d.deleted_at IS NULL))))));
 --
 -- Triggers on platform tables
 --
 CREATE TRIGGER protect_buckets_delete BEFORE DELETE ON storage.buckets FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
+CREATE TRIGGER _400_guard_model_artifact_upload BEFORE INSERT OR UPDATE ON storage.objects FOR EACH ROW EXECUTE FUNCTION private.tg_objects__guard_model_artifact_upload();
 CREATE TRIGGER _500_enqueue_dataset_validation AFTER INSERT OR UPDATE ON storage.objects FOR EACH ROW WHEN ((new.bucket_id = 'lora-datasets'::text)) EXECUTE FUNCTION private.tg_storage_objects__enqueue_dataset_validation();
 CREATE TRIGGER _500_register_model_artifact AFTER INSERT OR UPDATE ON storage.objects FOR EACH ROW EXECUTE FUNCTION private.tg_objects__register_model_artifact();
 CREATE TRIGGER _500_unregister_model_artifact AFTER DELETE ON storage.objects FOR EACH ROW EXECUTE FUNCTION private.tg_objects__unregister_model_artifact();
 CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
 CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects FOR EACH ROW EXECUTE FUNCTION storage.update_updated_at_column();
+CREATE TRIGGER _700_enqueue_storage_cleanup AFTER DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION private.tg_auth_users__enqueue_storage_cleanup();
 --
 -- Realtime publication
 --
@@ -10380,9 +11201,11 @@ CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects FOR EA
 -- cron job dispatch-training-jobs: * * * * * -> select private.dispatch_safety_net()
 -- cron job ops-prune-cron-history: 37 3 * * * -> select ops.prune_cron_history(interval '7 days')
 -- cron job poll-training-jobs: * * * * * -> select private.poll_tick()
+-- cron job prune-net-responses: * * * * * -> select private.prune_net_responses()
 -- cron job purge-webhook-receipts: 17 3 * * * -> select private.purge_webhook_receipts()
 -- cron job storage-cleanup: */5 * * * * -> select private.storage_cleanup_safety_net()
 -- cron job validate-datasets: * * * * * -> select private.dataset_validation_safety_net()
+-- cron job verify-artifacts: * * * * * -> select private.artifact_verification_safety_net()
 --
 -- pgmq queues
 --

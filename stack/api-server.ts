@@ -1,8 +1,8 @@
 /**
  * The stack's API gateway on one port, laid out like Supabase's Kong:
- * HTTP routes by prefix (`/rest/v1`, `/storage/v1`, `/functions/v1`), and
- * WebSocket upgrades by prefix (`/realtime/v1` -> the Realtime stand-in).
- * GoTrue is not available here (see docs/ARCHITECTURE.md).
+ * HTTP routes by prefix (`/rest/v1`, `/auth/v1` GoTrue stand-in, `/storage/v1`
+ * Storage stand-in, `/functions/v1` Deno functions), and WebSocket upgrades
+ * by prefix (`/realtime/v1` -> the Realtime stand-in).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";

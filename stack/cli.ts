@@ -1,7 +1,9 @@
 /**
  * `npm run stack`: the embedded stack in the foreground. Ctrl-C (or SIGTERM)
  * stops every component, Postgres included. `--reset` starts from an empty
- * database and storage.
+ * database and storage. `--migrate-extensions` moves pgmq / pg_net / Vault
+ * data from our stand-ins to the real extensions once the server has them
+ * (stack/platform.ts); without it a database keeps what it was made with.
  */
 import { loadStackConfig } from "./config.ts";
 import { startStack } from "./index.ts";
@@ -10,6 +12,7 @@ const config = loadStackConfig();
 const started = Date.now();
 const handle = await startStack(config, {
   fresh: process.argv.includes("--reset"),
+  migrateExtensions: process.argv.includes("--migrate-extensions"),
   log: (m) => console.log(`[stack] ${m}`),
 }).catch((err: unknown) => {
   console.error(`[stack] failed to start: ${(err as Error).message}`);

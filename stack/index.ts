@@ -2,26 +2,30 @@
  * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
  * migrations through the Supabase CLI, the pg_net worker, the GPU cluster
  * simulator, the real PostgREST, and the API gateway with PostgREST at
- * `/rest/v1`, the Storage and Realtime stand-ins and the Deno functions
- * runtime.
+ * `/rest/v1`, the Auth, Storage and Realtime stand-ins and the Deno
+ * functions runtime.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { startGpuSimulator, type GpuSimulator, type GpuSimulatorOptions } from "../gpu-cluster/simulator/index.ts";
+import pg from "pg";
 import type { StackConfig } from "./config.ts";
 import { startApiServer, type RouteHandler } from "./api-server.ts";
+import { startAuthServer } from "./auth/server.ts";
 import { startFunctionsRuntime } from "./functions-runtime.ts";
 import { mintApiKey } from "./jwt.ts";
 import { pushMigrations } from "./migrate.ts";
 import { startNetWorker } from "./net-worker.ts";
 import { applyPlatform } from "./platform.ts";
 import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } from "./postgres.ts";
-import { reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
+import { postgrestBinary, reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
 import { createRestGateway } from "./rest-gateway.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
 import { startRealtime } from "./realtime/server.ts";
 import { startStorageServer } from "./storage/server.ts";
+import { loadFileSizeLimit } from "./storage/config.ts";
+import { routeLimits, withRouteLimits } from "./body-limits.ts";
 
 /** What `npm run stack:status` prints, shaped like `supabase status -o json`. */
 export type StackStatus = {
@@ -54,6 +58,8 @@ export type StackHandle = { config: StackConfig; status: StackStatus; gpu: GpuSi
 export type StartOptions = {
   /** Wipe the cluster and stored objects first. */
   fresh?: boolean;
+  /** Move pgmq / pg_net / Vault from a stand-in the database holds to the real extension the server has (`--migrate-extensions`). */
+  migrateExtensions?: boolean;
   /** Throwaway stack (tests): no fsync. */
   ephemeral?: boolean;
   /** Extra environment for the functions (as `supabase/functions/.env`). */
@@ -79,6 +85,8 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   };
   try {
     ensurePostgresPackages(log);
+    // Before anything starts: without a PostgREST binary for this platform the stack does not run at all.
+    postgrestBinary();
     if (opts.fresh) rmSync(config.storageDir, { recursive: true, force: true });
     mkdirSync(config.storageDir, { recursive: true });
     log(`postgres: starting on 127.0.0.1:${config.dbPort}`);
@@ -90,7 +98,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     stops.push(() => stopPostgres(config));
 
     log("platform: roles, auth, storage, realtime, pgmq, pg_net, vault");
-    const components = await applyPlatform(config.root, config.dbUrl);
+    const components = await applyPlatform(config.root, config.dbUrl, { migrateExtensions: opts.migrateExtensions, log });
     log("migrations: supabase db push");
     pushMigrations(config.root, config.dbUrl);
     // Supabase's documented step after migrating; any PostgREST listening reloads its schema cache.
@@ -99,7 +107,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
 
     const anonKey = await mintApiKey(config.jwtSecret, "anon");
     const serviceRoleKey = await mintApiKey(config.jwtSecret, "service_role");
-    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, service_role_key: serviceRoleKey });
+    // Random per start: it only lets the database wake the workers (private.invoke_worker).
+    const workerWakeupSecret = `wake_${randomBytes(24).toString("hex")}`;
+    await upsertVaultSecrets(config.dbUrl, { project_url: config.apiUrl, worker_wakeup_secret: workerWakeupSecret });
 
     const net = await startNetWorker({ dbUrl: config.dbUrl });
     stops.push(() => net.stop());
@@ -109,12 +119,16 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     });
     stops.push(() => storage.close());
 
+    const auth = startAuthServer({ dbUrl: config.dbUrl, jwtSecret: config.jwtSecret, apiUrl: config.apiUrl });
+    stops.push(() => auth.close());
+
     const gpuApiKey = `sim_${randomBytes(24).toString("hex")}`;
     const gpuWebhookSecret = `whsec_${randomBytes(32).toString("base64")}`;
     // 600x: an hour of simulated training takes six seconds.
-    const gpu = await startGpuSimulator({
-      port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu,
-    });
+    const gpuOptions = { port: config.gpuPort, apiKey: gpuApiKey, webhookSecret: gpuWebhookSecret, timeScale: 600, ...opts.gpu };
+    // The simulator's GPUs run faster than the wall clock; usage bounds (private.usage_bound) must know by how much.
+    await setJobSetting(config.dbUrl, "usage_wall_clock_factor", gpuOptions.timeScale);
+    const gpu = await startGpuSimulator(gpuOptions);
     stops.push(() => gpu.close());
     log(`gpu cluster simulator: listening on ${gpu.url}`);
 
@@ -126,6 +140,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
         SUPABASE_ANON_KEY: anonKey,
         SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
         SUPABASE_DB_URL: config.dbUrl,
+        WORKER_WAKEUP_SECRET: workerWakeupSecret,
         GPU_CLUSTER_API_URL: gpu.url,
         GPU_CLUSTER_API_KEY: gpuApiKey,
         GPU_WEBHOOK_SECRET: gpuWebhookSecret,
@@ -142,7 +157,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     log(`postgrest: starting on 127.0.0.1:${config.restPort}`);
     const postgrest = await startPostgrest({
       dbUrl: config.dbUrl, authenticatorPassword: AUTHENTICATOR_PASSWORD, jwtSecret: config.jwtSecret,
-      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"),
+      port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"), log,
     });
     stops.push(() => postgrest.stop());
     const realtime = await startRealtime({ dbUrl: config.dbUrl, jwtSecret: config.jwtSecret, log });
@@ -151,9 +166,13 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const rest = createRestGateway({ upstream: postgrest.url, apiKeys: [anonKey, serviceRoleKey] });
 
     const routes: Record<string, RouteHandler> = {
-      "/rest/v1": rest, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
+      "/rest/v1": rest, "/auth/v1": auth.handler, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
     };
-    const api = await startApiServer(config.apiPort, routes, { "/realtime/v1": realtime.upgrade });
+    const api = await startApiServer(
+      config.apiPort,
+      withRouteLimits(routes, routeLimits({ fileSizeLimit: loadFileSizeLimit(config.root) })),
+      { "/realtime/v1": realtime.upgrade },
+    );
     stops.push(() => api.close());
     log(`api: listening on ${config.apiUrl}`);
 
@@ -181,5 +200,15 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+async function setJobSetting(dbUrl: string, name: string, value: number): Promise<void> {
+  const client = new pg.Client({ connectionString: dbUrl });
+  await client.connect();
+  try {
+    await client.query("update private.job_settings set value = $2 where name = $1", [name, value]);
+  } finally {
+    await client.end();
   }
 }

@@ -29,6 +29,8 @@ export type PostgrestOptions = {
   logFile: string;
   /** How long to wait for the schema cache to load; default 30 s. */
   readyTimeoutMs?: number;
+  /** Told when PostgREST exits on its own after it was ready (the gateway then answers 502). */
+  log?: (msg: string) => void;
 };
 
 export type Postgrest = { url: string; version: string; stop: () => Promise<void> };
@@ -80,7 +82,7 @@ export async function startPostgrest(opts: PostgrestOptions): Promise<Postgrest>
   // Only our settings: a PGRST_* variable in the caller's environment must not change the stack's API.
   const child = spawn(bin, [], { env: postgrestEnv(opts), stdio: ["ignore", out, out] });
   closeSync(out);
-  const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
+  const exited = new Promise<number | string | null>((ok) => child.once("exit", (code, signal) => ok(code ?? signal)));
   const url = `http://127.0.0.1:${opts.port}`;
   try {
     await waitReady(url, child, exited, opts.readyTimeoutMs ?? 30_000, opts.logFile);
@@ -88,7 +90,18 @@ export async function startPostgrest(opts: PostgrestOptions): Promise<Postgrest>
     await kill(child, exited);
     throw err;
   }
-  return { url, version: POSTGREST_VERSION, stop: () => kill(child, exited) };
+  let stopping = false;
+  void exited.then((code) => {
+    if (!stopping) opts.log?.(`postgrest: exited unexpectedly (${code}); /rest/v1 answers 502 until the stack restarts; see ${opts.logFile}`);
+  });
+  return {
+    url,
+    version: POSTGREST_VERSION,
+    stop: () => {
+      stopping = true;
+      return kill(child, exited);
+    },
+  };
 }
 
 /** Make a running PostgREST reload its schema cache (after migrations), as Supabase documents. */
@@ -103,10 +116,10 @@ export async function reloadPostgrestSchema(dbUrl: string): Promise<void> {
 }
 
 async function waitReady(
-  url: string, child: ChildProcess, exited: Promise<number | null>, timeoutMs: number, logFile: string,
+  url: string, child: ChildProcess, exited: Promise<number | string | null>, timeoutMs: number, logFile: string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
+  let exitCode: number | string | null | undefined;
   void exited.then((c) => (exitCode = c));
   let last = "no answer";
   while (Date.now() < deadline) {
@@ -135,7 +148,7 @@ function busy(logFile: string): string {
   }
 }
 
-async function kill(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+async function kill(child: ChildProcess, exited: Promise<number | string | null>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), 5000);

@@ -1,6 +1,6 @@
 /**
  * Vault secrets the database needs to wake Edge Function workers
- * (private.invoke_worker): the project URL and the service-role key. On a
+ * (private.invoke_worker): the project URL and the worker wake-up secret. On a
  * hosted project an operator creates the same secrets (docs/DEPLOY.md).
  */
 import pg from "pg";

@@ -92,6 +92,7 @@ export type Database = {
           metrics: NonNullable<Json>
           step: number
           storage_path: string | null
+          superseded: boolean
           train_loss: number | null
           updated_at: string
           user_id: string
@@ -107,6 +108,7 @@ export type Database = {
           metrics?: NonNullable<Json>
           step: number
           storage_path?: string | null
+          superseded?: boolean
           train_loss?: number | null
           updated_at?: string
           user_id: string
@@ -122,6 +124,7 @@ export type Database = {
           metrics?: NonNullable<Json>
           step?: number
           storage_path?: string | null
+          superseded?: boolean
           train_loss?: number | null
           updated_at?: string
           user_id?: string
@@ -354,6 +357,8 @@ export type Database = {
           storage_path: string
           updated_at: string
           user_id: string
+          verification: string
+          verified_at: string | null
         }
         Insert: {
           created_at?: string
@@ -365,6 +370,8 @@ export type Database = {
           storage_path: string
           updated_at?: string
           user_id: string
+          verification?: string
+          verified_at?: string | null
         }
         Update: {
           created_at?: string
@@ -376,6 +383,8 @@ export type Database = {
           storage_path?: string
           updated_at?: string
           user_id?: string
+          verification?: string
+          verified_at?: string | null
         }
         Relationships: [
           {
@@ -444,6 +453,7 @@ export type Database = {
           actual_gpu_seconds: number | null
           attempt_count: number
           base_model_id: string
+          billed_gpu_count: number | null
           config: Json | null
           created_at: string
           currency: string
@@ -464,6 +474,7 @@ export type Database = {
           last_polled_at: string | null
           name: string | null
           parent_job_id: string | null
+          price_per_gpu_hour: number | null
           progress_pct: number
           requested_config: NonNullable<Json>
           resume_from_checkpoint_id: string | null
@@ -481,6 +492,7 @@ export type Database = {
           actual_gpu_seconds?: number | null
           attempt_count?: number
           base_model_id: string
+          billed_gpu_count?: number | null
           config?: Json | null
           created_at?: string
           currency?: string
@@ -501,6 +513,7 @@ export type Database = {
           last_polled_at?: string | null
           name?: string | null
           parent_job_id?: string | null
+          price_per_gpu_hour?: number | null
           progress_pct?: number
           requested_config?: NonNullable<Json>
           resume_from_checkpoint_id?: string | null
@@ -518,6 +531,7 @@ export type Database = {
           actual_gpu_seconds?: number | null
           attempt_count?: number
           base_model_id?: string
+          billed_gpu_count?: number | null
           config?: Json | null
           created_at?: string
           currency?: string
@@ -538,6 +552,7 @@ export type Database = {
           last_polled_at?: string | null
           name?: string | null
           parent_job_id?: string | null
+          price_per_gpu_hour?: number | null
           progress_pct?: number
           requested_config?: NonNullable<Json>
           resume_from_checkpoint_id?: string | null
@@ -600,6 +615,7 @@ export type Database = {
           actual_gpu_seconds: number | null
           attempt_count: number
           base_model_id: string
+          billed_gpu_count: number | null
           config: Json | null
           created_at: string
           currency: string
@@ -620,6 +636,7 @@ export type Database = {
           last_polled_at: string | null
           name: string | null
           parent_job_id: string | null
+          price_per_gpu_hour: number | null
           progress_pct: number
           requested_config: NonNullable<Json>
           resume_from_checkpoint_id: string | null
@@ -648,6 +665,7 @@ export type Database = {
           name?: string
           parent_job_id?: string
           resume_from_checkpoint_id?: string
+          start?: boolean
           suffix?: string
           validation_dataset_id?: string
         }
@@ -656,6 +674,7 @@ export type Database = {
           actual_gpu_seconds: number | null
           attempt_count: number
           base_model_id: string
+          billed_gpu_count: number | null
           config: Json | null
           created_at: string
           currency: string
@@ -676,6 +695,7 @@ export type Database = {
           last_polled_at: string | null
           name: string | null
           parent_job_id: string | null
+          price_per_gpu_hour: number | null
           progress_pct: number
           requested_config: NonNullable<Json>
           resume_from_checkpoint_id: string | null
@@ -724,6 +744,54 @@ export type Database = {
           job_id: string
           name?: string
         }
+        Returns: {
+          actual_cost: number | null
+          actual_gpu_seconds: number | null
+          attempt_count: number
+          base_model_id: string
+          billed_gpu_count: number | null
+          config: Json | null
+          created_at: string
+          currency: string
+          current_epoch: number | null
+          current_step: number | null
+          dataset_id: string
+          deleted_at: string | null
+          dispatch_attempts: number
+          early_stopping: Json | null
+          error: Json | null
+          estimated_cost: number | null
+          estimated_finish_at: string | null
+          estimated_gpu_seconds: number | null
+          external_job_id: string | null
+          finished_at: string | null
+          id: string
+          idempotency_key: string | null
+          last_polled_at: string | null
+          name: string | null
+          parent_job_id: string | null
+          price_per_gpu_hour: number | null
+          progress_pct: number
+          requested_config: NonNullable<Json>
+          resume_from_checkpoint_id: string | null
+          started_at: string | null
+          status: Database["public"]["Enums"]["training_job_status"]
+          status_changed_at: string
+          suffix: string | null
+          total_steps: number | null
+          updated_at: string
+          user_id: string
+          validation_dataset_id: string | null
+        }
+        SetofOptions: {
+          from: "*"
+          to: "training_jobs"
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      start_training_job: {
+        Args: { job_id: string }
         Returns: {
           actual_cost: number | null
           actual_gpu_seconds: number | null
@@ -784,6 +852,7 @@ export type Database = {
       dataset_format:
         | "chat"
         | "conversation"
+        | "sharegpt"
         | "instruction"
         | "prompt_completion"
       dataset_status: "uploading" | "validating" | "ready" | "error"
@@ -936,6 +1005,7 @@ export const Constants = {
       dataset_format: [
         "chat",
         "conversation",
+        "sharegpt",
         "instruction",
         "prompt_completion",
       ],

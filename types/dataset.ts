@@ -16,8 +16,8 @@ import { z } from "zod";
 
 // ── Lines ────────────────────────────────────────────────────────────────
 
-/** The four accepted layouts; one per file, detected from the data. */
-export const DATASET_FORMATS = ["chat", "conversation", "instruction", "prompt_completion"] as const;
+/** The five accepted layouts; one per file, detected from the data. */
+export const DATASET_FORMATS = ["chat", "conversation", "sharegpt", "instruction", "prompt_completion"] as const;
 export const DatasetFormatSchema = z.enum(DATASET_FORMATS);
 export type DatasetFormat = z.infer<typeof DatasetFormatSchema>;
 
@@ -79,6 +79,23 @@ export const ConversationLineSchema = z.looseObject({
   turns: z.array(TurnSchema).min(1).superRefine(checkOrder),
 });
 
+/** ShareGPT speakers and the roles they map to. */
+export const SHAREGPT_ROLES = { system: "system", human: "user", gpt: "assistant" } as const satisfies Record<string, ChatRole>;
+
+/** One turn of a ShareGPT line: `from` system | human | gpt, `value` the text. */
+export const ShareGptTurnSchema = z.strictObject({
+  from: z.enum(["system", "human", "gpt"]),
+  value: nonBlank,
+  /** As on chat messages: 0 excludes a gpt turn from the loss. */
+  weight: z.union([z.literal(0), z.literal(1)]).optional(),
+});
+
+/** `{"conversations":[{"from","value"}]}` (ShareGPT), human -> user, gpt -> assistant. */
+export const ShareGptLineSchema = z.looseObject({
+  conversations: z.array(ShareGptTurnSchema).min(1).superRefine((turns, ctx) =>
+    checkOrder(turns.map((t) => ({ role: SHAREGPT_ROLES[t.from], ...(t.weight === undefined ? {} : { weight: t.weight }) })), ctx)),
+});
+
 /** `{"instruction", "input"?, "output"}` (Alpaca). */
 export const InstructionLineSchema = z.looseObject({
   instruction: nonBlank,
@@ -96,6 +113,7 @@ export const PromptCompletionLineSchema = z.looseObject({
 export const DATASET_LINE_SCHEMAS = {
   chat: ChatLineSchema,
   conversation: ConversationLineSchema,
+  sharegpt: ShareGptLineSchema,
   instruction: InstructionLineSchema,
   prompt_completion: PromptCompletionLineSchema,
 } as const;

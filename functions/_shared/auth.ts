@@ -1,11 +1,13 @@
 /**
- * Who may call a worker function: the service role only.
+ * Who may call a worker function: the database's wake-up or the service role.
  *
- * Workers are woken by the database (pg_net, pg_cron) with the service-role
- * key from Vault, and by operators with the same key. The gateway's
- * `verify_jwt` already rejects unsigned or expired tokens; a worker must also
- * refuse the anon key and users' tokens, which are valid JWTs too. The key is
- * compared in constant time so response timing does not leak it.
+ * The database (pg_net, pg_cron through private.invoke_worker) wakes workers
+ * with the Vault secret `worker_wakeup_secret` in the
+ * `x-worker-wakeup-secret` header, never with the service-role key: request
+ * rows in `net.http_request_queue` are readable by more roles than should see
+ * that key. Operators call with the service-role key. Everyone else (the anon
+ * key, users' tokens: valid JWTs too) is refused. Secrets are compared in
+ * constant time so response timing does not leak them.
  * Web APIs only (Deno and Node).
  */
 import { ForbiddenError, UnauthorizedError } from "./errors.ts";
@@ -43,4 +45,36 @@ export async function requireServiceRole(req: Request, serviceRoleKey: string): 
   if (!(await constantTimeEqual(token, serviceRoleKey))) {
     throw new ForbiddenError("Only the service role may call this worker");
   }
+}
+
+/** Header carrying the database's wake-up secret (private.invoke_worker). */
+export const WAKEUP_HEADER = "x-worker-wakeup-secret";
+
+/**
+ * Allow a worker run for the database's wake-up (header
+ * {@link WAKEUP_HEADER} equal to one of `wakeupSecrets`: several while
+ * rotating) or the service-role key. Throws {@link UnauthorizedError}
+ * when neither is presented and {@link ForbiddenError} when what is
+ * presented is wrong.
+ */
+export async function requireWorkerCaller(
+  req: Request,
+  opts: { serviceRoleKey: string; wakeupSecrets?: readonly string[] },
+): Promise<"wakeup" | "service_role"> {
+  const presented = req.headers.get(WAKEUP_HEADER);
+  if (presented !== null) {
+    let ok = false;
+    for (const secret of opts.wakeupSecrets ?? []) {
+      // Every secret is compared, so timing does not reveal which one matched.
+      if (await constantTimeEqual(presented, secret)) ok = true;
+    }
+    if (!ok) throw new ForbiddenError("Wrong worker wake-up secret");
+    return "wakeup";
+  }
+  const token = bearerToken(req);
+  if (token === null) {
+    throw new UnauthorizedError("Missing wake-up secret or bearer token; workers are woken by the database or called with the service-role key");
+  }
+  if (!(await constantTimeEqual(token, opts.serviceRoleKey))) throw new ForbiddenError("Only the service role may call this worker");
+  return "service_role";
 }

@@ -27,11 +27,22 @@ export const FunctionEnvSchema = z.object({
    * (`whsec_...`); several, space- or comma-separated, while rotating keys.
    */
   GPU_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /**
+   * What the worker functions accept in `x-worker-wakeup-secret` from the
+   * database (Vault secret `worker_wakeup_secret`); several, space- or
+   * comma-separated, while rotating. Unset: only the service-role key wakes them.
+   */
+  WORKER_WAKEUP_SECRET: z.string().min(1).optional(),
 });
 
 /** The accepted webhook secrets of `GPU_WEBHOOK_SECRET` (several during a key rotation). */
 export function webhookSecrets(value: string | undefined): string[] {
   return (value ?? "").split(/[\s,]+/).filter((s) => s.length > 0);
+}
+
+/** The accepted wake-up secrets of `WORKER_WAKEUP_SECRET` (several during a rotation). */
+export function wakeupSecrets(value: string | undefined): string[] {
+  return webhookSecrets(value);
 }
 
 /** The parsed, typed function environment. */

@@ -91,7 +91,8 @@ function earlyStoppingLine(es: NonNullable<ModelCardData["early_stopping"]>, job
     : `best eval loss ${fmt(es.best_eval_loss)} at step ${fmt(es.best_step)}` +
       (es.best_checkpoint ? `, best checkpoint ${es.best_checkpoint}` : "");
   return es.stopped_early
-    ? `- Early stopping (patience ${fmt(es.patience)}): stopped at step ${fmt(steps)} of ${fmt(job.total_steps)}; ${best}. The adapter is the model at the last step trained`
+    ? `- Early stopping (patience ${fmt(es.patience)}): stopped at step ${fmt(steps)} of ${fmt(job.total_steps)}; ${best}.` +
+      (es.best_checkpoint ? ` The adapter is the best checkpoint's (${es.best_checkpoint}), not the last step's` : "")
     : `- Early stopping (patience ${fmt(es.patience)}): did not trigger; ${best}`;
 }
 

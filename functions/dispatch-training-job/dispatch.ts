@@ -6,7 +6,8 @@
  * cluster) look the job up by its idempotency key and adopt it if found;
  * otherwise sign the dataset URL (and the validation dataset's, sent as
  * `config.validation.dataset_url`), name the checkpoint the run continues
- * from (`resume_from`), save the exact body, submit with the key,
+ * from (`resume_from`), say how to read and mask the data and which lines
+ * validation rejected (`dataset_spec`), save the exact body, submit with the key,
  * and record the external id and `running` in one transaction. Failures:
  * - transient (429, 503, capacity, 5xx and timeouts on reads, Storage down):
  *   back to `queued` with a delayed message, or LT313 after N attempts;
@@ -26,7 +27,7 @@ import {
   UnknownOutcomeError,
 } from "../_shared/gpu/errors.ts";
 import type { GpuClusterClient } from "../_shared/gpu/client.ts";
-import type { Job, SubmitJobRequest } from "../_shared/gpu/types.ts";
+import type { DatasetSpec, Job, SubmitJobRequest } from "../_shared/gpu/types.ts";
 import {
   type DownloadUrlSigner,
   type SignedUrl,
@@ -98,7 +99,9 @@ function forJob(url: string, jobId: string): string {
   return u.toString();
 }
 
-function buildRequest(claim: Claimed, urls: { dataset: string; validation: string | null }, deps: DispatchDeps): SubmitJobRequest {
+function buildRequest(
+  claim: Claimed, urls: { dataset: string; validation: string | null }, spec: DatasetSpec | null, deps: DispatchDeps,
+): SubmitJobRequest {
   return {
     dataset_url: urls.dataset,
     dataset_format: "jsonl",
@@ -107,7 +110,14 @@ function buildRequest(claim: Claimed, urls: { dataset: string; validation: strin
     ...(deps.callbacks?.uploadUrlsUrl ? { upload_urls_callback_url: deps.callbacks.uploadUrlsUrl } : {}),
     metadata: { training_job_id: claim.job_id, run: String(claim.run) },
     ...(claim.resume_from ? { resume_from: claim.resume_from } : {}),
+    ...(spec ? { dataset_spec: urls.validation === null ? withoutValidationLines(spec) : spec } : {}),
   };
+}
+
+/** A spec for a job without a validation file carries no validation lines. */
+function withoutValidationLines(spec: DatasetSpec): DatasetSpec {
+  const { validation_skip_lines: _, ...rest } = spec;
+  return rest;
 }
 
 /** Dispatch one claimed job; see the module comment. */
@@ -155,7 +165,8 @@ export async function dispatchClaim(deps: DispatchDeps, queue: string, claim: Cl
     if (request === null) {
       const signed = await sign("dataset", claim.dataset_path);
       const validation = claim.validation_dataset_path ? await sign("validation dataset", claim.validation_dataset_path) : null;
-      request = buildRequest(claim, { dataset: signed.url, validation: validation?.url ?? null }, deps);
+      const spec = await deps.store.datasetSpec(claim.job_id);
+      request = buildRequest(claim, { dataset: signed.url, validation: validation?.url ?? null }, spec, deps);
       // The saved body is reused only while every URL in it stays valid.
       const expiresAt = validation && validation.expiresAt < signed.expiresAt ? validation.expiresAt : signed.expiresAt;
       if (!(await deps.store.saveRequest(claim.job_id, request, expiresAt))) {

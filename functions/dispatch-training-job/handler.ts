@@ -2,12 +2,12 @@
  * `POST /functions/v1/dispatch-training-job`: drains the `training_dispatch`
  * queue, submitting each queued training job to the GPU cluster exactly once
  * (./dispatch.ts). Woken by pg_net after a job is queued and by pg_cron every
- * minute; callable only with the service-role key. Messages are read one at
+ * minute; callable with the database's wake-up secret or the service-role key. Messages are read one at
  * a time until the queue is empty or the time budget is spent, so a run stays
  * well inside the 150 s wall-clock limit (and inside the messages' visibility
  * timeout). Pure: no Deno globals, so vitest calls it with real services.
  */
-import { requireServiceRole } from "../_shared/auth.ts";
+import { requireWorkerCaller } from "../_shared/auth.ts";
 import { MethodNotAllowedError, toErrorResponse } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
 import { type DispatchDeps, type DispatchResult, dispatchClaim } from "./dispatch.ts";
@@ -15,6 +15,8 @@ import { isClaimed, type Settled } from "./store.ts";
 
 export type HandlerDeps = DispatchDeps & {
   serviceRoleKey: string;
+  /** Accepted `x-worker-wakeup-secret` values (WORKER_WAKEUP_SECRET; several while rotating). */
+  wakeupSecrets?: readonly string[];
   /** Default `training_dispatch`. */
   queue?: string;
   /** Stop claiming new messages after this long (default 20 s). */
@@ -38,7 +40,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       if (req.method !== "POST" && req.method !== "GET") {
         throw new MethodNotAllowedError(`Method "${req.method}" is not allowed; use POST`);
       }
-      await requireServiceRole(req, deps.serviceRoleKey);
+      await requireWorkerCaller(req, { serviceRoleKey: deps.serviceRoleKey, wakeupSecrets: deps.wakeupSecrets });
       const started = now();
       const report: DispatchReport = { processed: [] };
       while (report.processed.length < (deps.maxMessages ?? 25) && now() - started < (deps.budgetMs ?? 20_000)) {

@@ -1,6 +1,7 @@
 // Entry point: read configuration, build dependencies, serve.
 import { createClient } from "@supabase/supabase-js";
 import { createPool } from "../_shared/db.ts";
+import { wakeupSecrets } from "../_shared/env.ts";
 import { GpuClusterClient } from "../_shared/gpu/client.ts";
 import { createDownloadUrlSigner } from "../_shared/storage.ts";
 import { loadDispatchEnv } from "./env.ts";
@@ -16,6 +17,7 @@ const supabase = createClient(env.SUPABASE_URL, env.SUPABASE_SERVICE_ROLE_KEY, {
 Deno.serve(
   createHandler({
     serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+    wakeupSecrets: wakeupSecrets(env.WORKER_WAKEUP_SECRET),
     store: dispatchStore(pool),
     // Few, short attempts per call: the queue does the long-haul retrying, with backoff.
     gpu: (onRetry) =>

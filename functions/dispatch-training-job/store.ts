@@ -7,7 +7,14 @@
  */
 import { z } from "zod";
 import type { Queryable } from "../_shared/db.ts";
-import { GpuTrainingConfigSchema, ResumeFromSchema, SubmitJobRequestSchema, type SubmitJobRequest } from "../_shared/gpu/types.ts";
+import {
+  type DatasetSpec,
+  DatasetSpecSchema,
+  GpuTrainingConfigSchema,
+  ResumeFromSchema,
+  SubmitJobRequestSchema,
+  type SubmitJobRequest,
+} from "../_shared/gpu/types.ts";
 
 /** A job event the worker appends: `job_events` columns. */
 export type DispatchEvent = {
@@ -78,6 +85,16 @@ export function dispatchStore(db: Queryable) {
     async next(queue: string): Promise<Claim | null> {
       const raw = await one<unknown>(db, "select private.dispatch_next($1) as r", [queue]);
       return raw === null ? null : ClaimSchema.parse(raw);
+    },
+
+    /**
+     * How the cluster must read the job's data (`dataset_spec`): the line format,
+     * chat template and masking rule validation counted with, and the lines it
+     * rejected in a tolerated file. Null when the dataset has no format.
+     */
+    async datasetSpec(jobId: string): Promise<DatasetSpec | null> {
+      const raw = await one<unknown>(db, "select private.dispatch_dataset_spec($1) as r", [jobId]);
+      return DatasetSpecSchema.nullable().parse(raw ?? null);
     },
 
     /** Store the body about to be sent; false when the job is no longer dispatching (send nothing). */

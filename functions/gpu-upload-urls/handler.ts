@@ -11,8 +11,10 @@
  * signature (401 LT430), oversized body (413 LT432), malformed body (400
  * LT435), a reused webhook id (409 LT431), an unknown cluster job (404
  * LT433), a job that is not running (409 LT440), unknown files (422 LT441).
- * URLs come from Storage's createSignedUploadUrl with the service key
- * (valid 2 hours, Storage's fixed lifetime) and are never stored.
+ * URLs come from Storage's createSignedUploadUrl with the service key and
+ * are never stored. Storage's token lives 2 hours, but the database takes
+ * the upload only within `artifact_upload_window_seconds` (900) of this
+ * request and while the job is delivering: `expires_at` says when.
  * Pure: no Deno globals, so vitest calls it with real services.
  */
 import type { Queryable } from "../_shared/db.ts";
@@ -28,15 +30,13 @@ export type UploadUrlsDeps = {
   secrets: readonly string[];
   db: Queryable;
   signUploadUrl: UploadUrlSigner;
-  /** How long Storage's signed upload URLs stay valid (2 hours on Supabase). */
-  uploadUrlTtlSeconds?: number;
   maxBodyBytes?: number;
   now?: () => number;
   log?: (message: string, data?: unknown) => void;
 };
 
 type Prepared =
-  | { outcome: "ok"; job_id: string; uploads: Array<{ path: string; object: string }> }
+  | { outcome: "ok"; job_id: string; expires_at: string; uploads: Array<{ path: string; object: string }> }
   | { outcome: "duplicate" | "unknown_job" | "not_accepting" | "unknown_files"; status?: string; paths?: string[] };
 
 /** A supabase-js storage client's createSignedUploadUrl as an {@link UploadUrlSigner}. */
@@ -93,7 +93,8 @@ export function createHandler(deps: UploadUrlsDeps): (req: Request) => Promise<R
             code: "LT441", status: 422, details: { paths: prepared.paths },
           });
       }
-      const expiresAt = new Date(now() + (deps.uploadUrlTtlSeconds ?? 7200) * 1000).toISOString();
+      // The database refuses the upload after its window (artifact_upload_window_seconds), whatever Storage's token says.
+      const expiresAt = new Date(prepared.expires_at).toISOString();
       const uploads: UploadUrlsResponse["uploads"] = [];
       for (const u of prepared.uploads) {
         const { signedUrl } = await deps.signUploadUrl(u.object);

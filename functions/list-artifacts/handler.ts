@@ -43,15 +43,23 @@ export type ListArtifactsDeps = {
 type ArtifactRow = { id: string; kind: string; storage_path: string; size_bytes: string | null; sha256: string | null; created_at: string };
 
 const Body = z.object({ job_id: z.uuid() });
+const UserClaims = z.object({ sub: z.uuid(), role: z.literal("authenticated") });
 
 function claimsOf(token: string): Record<string, unknown> {
+  let parsed: unknown;
   try {
     const payload = token.split(".")[1] ?? "";
     const text = atob(payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "="));
-    return JSON.parse(text) as Record<string, unknown>;
+    parsed = JSON.parse(text);
   } catch {
     throw new UnauthorizedError("The bearer token is not a JWT");
   }
+  return claimsObject(parsed);
+}
+
+function claimsObject(value: unknown): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new UnauthorizedError("The bearer token's payload is not a JSON object");
+  return value as Record<string, unknown>;
 }
 
 /** Build the request handler. */
@@ -65,8 +73,12 @@ export function createHandler(deps: ListArtifactsDeps): (req: Request) => Promis
       const token = bearerToken(req);
       if (!token) throw new UnauthorizedError("Missing bearer token; call with the user's access token");
       const claims = claimsOf(token);
-      if (claims.role !== "authenticated" || typeof claims.sub !== "string") {
+      if (claims.role !== "authenticated") {
         throw new AppError("Sign in: artifacts are listed for the signed-in user", { code: "forbidden", status: 403 });
+      }
+      // A signed token can still carry claims auth.uid() cannot read; refuse it here instead of failing in SQL.
+      if (!UserClaims.safeParse(claims).success) {
+        throw new AppError("The access token's claims are invalid: \"sub\" must be a user id (UUID)", { code: "LT080", status: 401 });
       }
       const input = req.method === "GET"
         ? { job_id: new URL(req.url).searchParams.get("job_id") }
@@ -86,7 +98,8 @@ export function createHandler(deps: ListArtifactsDeps): (req: Request) => Promis
         await c.query("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", [JSON.stringify(claims)]);
         job = (await c.query<{ id: string }>("select id from public.training_jobs where id = $1", [jobId])).rows[0];
         rows = (await c.query<ArtifactRow>(
-          "select id, kind, storage_path, size_bytes, sha256, created_at from public.model_artifacts where job_id = $1 order by storage_path",
+          // Only files whose stored bytes were checked are delivered (migration 20261203160100).
+          "select id, kind, storage_path, size_bytes, sha256, created_at from public.model_artifacts where job_id = $1 and verification = 'verified' order by storage_path",
           [jobId],
         )).rows;
         await c.query("commit");

@@ -4,7 +4,7 @@
  * MAX_TRAINING_DURATION_HOURS and writes model cards (./cycle.ts,
  * ./actions.ts). Woken by pg_cron (private.poll_tick, one request per
  * worker slot), by a cancel (only that job), by its predecessor
- * (poll_chain) or by an operator; callable only with the service-role key.
+ * (poll_chain) or by an operator; callable with the database's wake-up secret or the service-role key.
  *
  * Body (all optional): `{ slot?: n, job_ids?: [uuid], wait?: boolean,
  * budget_seconds?: n, source?: string }`. The caller (pg_net waits 5 s) gets
@@ -13,7 +13,7 @@
  * Pure: no Deno globals, so vitest calls it with real services.
  */
 import { z } from "zod";
-import { requireServiceRole } from "../_shared/auth.ts";
+import { requireWorkerCaller } from "../_shared/auth.ts";
 import { MethodNotAllowedError, toAppError, toErrorResponse, ValidationError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
 import type { CycleOptions, CycleReport } from "./cycle.ts";
@@ -28,6 +28,8 @@ const BodySchema = z.object({
 
 export type PollHandlerDeps = {
   serviceRoleKey: string;
+  /** Accepted `x-worker-wakeup-secret` values (WORKER_WAKEUP_SECRET; several while rotating). */
+  wakeupSecrets?: readonly string[];
   runCycle: (opts: CycleOptions) => Promise<CycleReport>;
   /** Keeps background work alive after the response (EdgeRuntime.waitUntil on Supabase). */
   background: (work: Promise<unknown>) => void;
@@ -42,7 +44,7 @@ export function createHandler(deps: PollHandlerDeps): (req: Request) => Promise<
     if (early) return early;
     try {
       if (req.method !== "POST") throw new MethodNotAllowedError(`Method "${req.method}" is not allowed; use POST`);
-      await requireServiceRole(req, deps.serviceRoleKey);
+      await requireWorkerCaller(req, { serviceRoleKey: deps.serviceRoleKey, wakeupSecrets: deps.wakeupSecrets });
       const text = await req.text();
       let raw: unknown = {};
       if (text.trim().length > 0) {

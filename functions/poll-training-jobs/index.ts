@@ -1,6 +1,7 @@
 // Entry point: read configuration, build dependencies, serve.
 import { createClient } from "@supabase/supabase-js";
 import { createPool } from "../_shared/db.ts";
+import { wakeupSecrets } from "../_shared/env.ts";
 import { GpuClusterClient } from "../_shared/gpu/client.ts";
 import { createModelCardWriter } from "../_shared/model-card-delivery.ts";
 import { runPollCycle } from "./cycle.ts";
@@ -28,6 +29,7 @@ const writeModelCard = createModelCardWriter({ db, storage: supabase.storage });
 Deno.serve(
   createHandler({
     serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+    wakeupSecrets: wakeupSecrets(env.WORKER_WAKEUP_SECRET),
     runCycle: (opts) => runPollCycle({ db, gpu, writeModelCard }, opts),
     background: (work) => (typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(work) : void work),
   }),

@@ -9,7 +9,7 @@
  * pg_net on a soft delete and by pg_cron every five minutes; callable only
  * with the service-role key. Pure: no Deno globals.
  */
-import { requireServiceRole } from "../_shared/auth.ts";
+import { requireWorkerCaller } from "../_shared/auth.ts";
 import type { Queryable } from "../_shared/db.ts";
 import { MethodNotAllowedError, toAppError, toErrorResponse, UpstreamError } from "../_shared/errors.ts";
 import { corsHeaders, preflight, success } from "../_shared/http.ts";
@@ -19,6 +19,8 @@ export type ObjectRemover = (bucket: string, names: string[]) => Promise<number>
 
 export type CleanupDeps = {
   serviceRoleKey: string;
+  /** Accepted `x-worker-wakeup-secret` values (WORKER_WAKEUP_SECRET; several while rotating). */
+  wakeupSecrets?: readonly string[];
   db: Queryable;
   remove: ObjectRemover;
   /** Stop taking new messages after this long (default 20 s). */
@@ -83,7 +85,7 @@ export function createHandler(deps: CleanupDeps): (req: Request) => Promise<Resp
     if (early) return early;
     try {
       if (req.method !== "POST") throw new MethodNotAllowedError(`Method "${req.method}" is not allowed; use POST`);
-      await requireServiceRole(req, deps.serviceRoleKey);
+      await requireWorkerCaller(req, { serviceRoleKey: deps.serviceRoleKey, wakeupSecrets: deps.wakeupSecrets });
       return success(await runCleanup(deps));
     } catch (err) {
       if (toAppError(err).status >= 500) console.error("storage-cleanup: failed", err);

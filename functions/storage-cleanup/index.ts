@@ -1,7 +1,7 @@
 // Entry point: read configuration, build dependencies, serve.
 import { createClient } from "@supabase/supabase-js";
 import { createPool } from "../_shared/db.ts";
-import { loadEnv } from "../_shared/env.ts";
+import { loadEnv, wakeupSecrets } from "../_shared/env.ts";
 import { createHandler, storageRemover } from "./handler.ts";
 
 const env = loadEnv(Deno.env.toObject());
@@ -10,4 +10,4 @@ const supabase = createClient(env.SUPABASE_URL, env.SUPABASE_SERVICE_ROLE_KEY, {
   auth: { persistSession: false, autoRefreshToken: false },
 });
 
-Deno.serve(createHandler({ serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY, db, remove: storageRemover(supabase.storage) }));
+Deno.serve(createHandler({ serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY, wakeupSecrets: wakeupSecrets(env.WORKER_WAKEUP_SECRET), db, remove: storageRemover(supabase.storage) }));

@@ -1,7 +1,7 @@
 // Entry point: read configuration, build dependencies, serve.
 import { createPool } from "../_shared/db.ts";
 import { loadTokenCounter } from "../_shared/dataset/tokenizer-loader.ts";
-import { loadEnv } from "../_shared/env.ts";
+import { loadEnv, wakeupSecrets } from "../_shared/env.ts";
 import { createHandler } from "./handler.ts";
 import { createStorageReader } from "./object-reader.ts";
 import { createPgStore } from "./store.ts";
@@ -12,6 +12,7 @@ const pool = createPool(env.SUPABASE_DB_URL, { applicationName: "fn:validate-dat
 Deno.serve(
   createHandler({
     serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+    wakeupSecrets: wakeupSecrets(env.WORKER_WAKEUP_SECRET),
     store: createPgStore(pool),
     reader: createStorageReader({ url: env.SUPABASE_URL, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY }),
     loadCounter: loadTokenCounter,

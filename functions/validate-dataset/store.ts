@@ -62,13 +62,20 @@ export interface ValidationStore {
   claim(): Promise<ClaimedRun | null>;
   /**
    * Save chunk `seq + 1` in one transaction: claim its example hashes,
+   * store its invalid lines (what a tolerated file is trained without),
    * let `next` fold the duplicates found into the engine state and
    * serialise it, store that cursor. Returns the new state.
    */
   saveChunk(
     lease: Lease,
     seq: number,
-    chunk: { hashes: HashEntry[]; bytesDone: number; progressPct: number; next: (dups: Duplicate[]) => { state: EngineState; json: string } },
+    chunk: {
+      hashes: HashEntry[];
+      skippedLines: number[];
+      bytesDone: number;
+      progressPct: number;
+      next: (dups: Duplicate[]) => { state: EngineState; json: string };
+    },
   ): Promise<EngineState>;
   /** Budget spent: release the run for the next invocation (and wake it). */
   continueRun(lease: Lease): Promise<void>;
@@ -122,6 +129,11 @@ export function createPgStore(db: Db, opts: PgStoreOptions = {}): ValidationStor
           "select line, first_line from private.claim_dataset_example_hashes($1, $2, $3, $4::jsonb)",
           [lease.datasetId, lease.token, seq, JSON.stringify(chunk.hashes)],
         );
+        if (chunk.skippedLines.length > 0) {
+          await client.query("select private.record_dataset_skipped_lines($1, $2, $3, $4::jsonb)", [
+            lease.datasetId, lease.token, seq, JSON.stringify(chunk.skippedLines),
+          ]);
+        }
         const { state, json } = chunk.next(rows.map((r) => ({ line: r.line, firstLine: r.first_line })));
         await client.query("select private.save_dataset_validation_chunk($1, $2, $3, $4::jsonb, $5, $6)", [
           lease.datasetId, lease.token, seq, json, chunk.bytesDone, chunk.progressPct,

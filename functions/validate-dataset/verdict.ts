@@ -8,7 +8,7 @@ import type { DatasetError } from "./store.ts";
 
 // The codes that can fail a whole file, most fundamental first: a file that
 // could not be read at all says so before "too few examples".
-const DECIDING = ["LT200", "LT201", "LT203", "LT202", "LT205", "LT207", "LT206"] as const;
+const DECIDING = ["LT200", "LT201", "LT203", "LT202", "LT205", "LT207", "LT246", "LT206"] as const;
 
 /** The dataset `error` for a result, or null when the verdict is ready. */
 export function verdictError(result: ValidationResult): DatasetError | null {

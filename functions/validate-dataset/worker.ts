@@ -110,6 +110,7 @@ async function validateRun(run: ClaimedRun, deps: WorkerDeps, budget: Budget, no
       const r = budget.measure(() => processChunk(before, bytes, { isLast: offset + bytes.length >= size, counters }));
       state = await deps.store.saveChunk(run, seq, {
         hashes: r.newHashes,
+        skippedLines: r.newSkippedLines,
         bytesDone: r.state.bytes,
         progressPct: size === 0 ? 100 : (100 * r.state.bytes) / size,
         next: (dups) => budget.measure(() => {

@@ -64,8 +64,9 @@ function moduleShape(module: string): { prefix: string; inFeatures: number; outF
 
 type Tensor = { name: string; shape: number[]; values: Float32Array };
 
-function adapterTensors(config: GpuTrainingConfig): Tensor[] {
-  const rng = mulberry32(config.seed ^ 0x5eed);
+function adapterTensors(config: GpuTrainingConfig, step: number): Tensor[] {
+  // The weights of the model at `step`: another step, other weights.
+  const rng = mulberry32((config.seed ^ 0x5eed ^ Math.imul(step, 0x9e3779b1)) >>> 0);
   const noise = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng() * 2 - 1) * scale);
   const tensors: Tensor[] = [];
   for (let layer = 0; layer < LAYERS; layer++) {
@@ -108,15 +109,19 @@ export function encodeSafetensors(tensors: Tensor[], metadata: Record<string, st
   return out;
 }
 
-/** The files a successful run uploads. */
-export function buildAdapterFiles(config: GpuTrainingConfig): ArtifactFile[] {
+/**
+ * The files a successful run uploads: the adapter as it was at `step` (the
+ * last step trained, or with early stopping the best checkpoint's), which
+ * the safetensors metadata records as `step`.
+ */
+export function buildAdapterFiles(config: GpuTrainingConfig, opts: { step: number }): ArtifactFile[] {
   const configJson = JSON.stringify(adapterConfig(config), null, 2) + "\n";
   return [
     { path: "adapter_config.json", contentType: "application/json", bytes: new TextEncoder().encode(configJson) },
     {
       path: "adapter_model.safetensors",
       contentType: "application/octet-stream",
-      bytes: encodeSafetensors(adapterTensors(config), { format: "pt" }),
+      bytes: encodeSafetensors(adapterTensors(config, opts.step), { format: "pt", step: String(opts.step) }),
     },
   ];
 }

@@ -18,7 +18,7 @@ import type { GpuWebhookEvent, GpuWebhookEventType, JobError, UploadFile } from 
 import { buildAdapterFiles } from "./adapter.ts";
 import { readTrainingData } from "./datasets.ts";
 import type { FaultInjector } from "./faults.ts";
-import { earlyStoppingOf, type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
+import { bestSoFar, earlyStoppingOf, type JobStore, jobProgress, reportedGpuSeconds, type SimJob, toJobView } from "./store.ts";
 import { DEFAULT_GPU, isMetricStep, memoryPerGpu, metricPointAt, planTraining } from "./training.ts";
 import { putArtifact, type RequestUploadUrls } from "./uploads.ts";
 import type { WebhookSender } from "./webhook-sender.ts";
@@ -108,10 +108,11 @@ export class TrainingEngine {
     if (this.#o.faults.current.datasetUnreachable) {
       return userError({ code: "dataset_unreachable", message: "Dataset URL answered 403 (injected fault)" });
     }
-    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config);
+    const data = await readTrainingData(this.#o.fetch, job.request.dataset_url, config, job.request.dataset_spec);
     if (job.phase !== "downloading") return;
     if ("code" in data) return userError(data);
     const { train, validationExamples } = data;
+    job.trainableTokens = data.trainableTokens;
     const chars = train.reduce((n, l) => n + l.length, 0);
     job.plan = planTraining(config, {
       examples: train.length,
@@ -137,6 +138,7 @@ export class TrainingEngine {
         });
       }
       job.startStep = job.step = resume.step;
+      job.inheritedBest = bestSoFar(source, resume.step);
     }
     job.status = "running";
     job.phase = "training";
@@ -212,7 +214,10 @@ export class TrainingEngine {
   }
 
   async #upload(job: SimJob): Promise<void> {
-    const files = buildAdapterFiles(job.request.config);
+    // Early stopping loads the best checkpoint at the end (Hugging Face's load_best_model_at_end, which
+    // EarlyStoppingCallback requires): the adapter delivered is the best checkpoint's, not the last step's.
+    const best = earlyStoppingOf(job) ? bestSoFar(job, Infinity).checkpoint : null;
+    const files = buildAdapterFiles(job.request.config, { step: best?.step ?? job.step });
     const meta: UploadFile[] = await Promise.all(
       files.map(async (f) => ({
         path: f.path,
@@ -289,6 +294,8 @@ export class TrainingEngine {
   }
 
   #emit<T extends GpuWebhookEventType>(job: SimJob, type: T, extra: EventExtra<T>, final = false): void {
+    // A job forgotten by a restart (its download or upload may still be in flight) says nothing more.
+    if (this.#o.store.get(job.id) !== job) return;
     job.sequence += 1;
     const url = job.request.callback_url;
     if (!url || this.#closed) return;

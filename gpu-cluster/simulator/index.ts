@@ -76,6 +76,12 @@ export type GpuSimulator = {
   };
   /** Advance simulated time now instead of waiting for the timer. */
   tick(): void;
+  /**
+   * Forget every job, as a cluster that restarts without its state does: running jobs vanish
+   * (GET answers 404), their checkpoints with them (a resume from one fails with
+   * `checkpoint_unavailable`), and idempotency keys are free again. Faults and options stay.
+   */
+  restart(): void;
   close(): Promise<void>;
 };
 
@@ -133,6 +139,10 @@ export async function startGpuSimulator(opts: GpuSimulatorOptions): Promise<GpuS
     },
     webhooks: { deliveries: webhooks.deliveries, idle: () => webhooks.idle() },
     tick: () => engine.tick(),
+    restart: () => {
+      log("restart: every job forgotten");
+      store.clear();
+    },
     close: async () => {
       engine.stop();
       webhooks.close();

@@ -9,7 +9,8 @@
  * every request, or only of requests about that idempotency key (submit
  * with it, lookup by it, get/cancel of its job), so concurrent tests do not
  * disturb each other; `GET /_sim/jobs[?idempotency_key=k][&metadata.<name>=v]`
- * lists jobs, however many a key or metadata value has.
+ * lists jobs, however many a key or metadata value has; `POST /_sim/restart`
+ * forgets every job, as a cluster restarted without its state would.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { SubmitJobRequestSchema } from "../../functions/_shared/gpu/types.ts";
@@ -64,11 +65,12 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-type Route = { op: SimOperation; jobId?: string } | { op: "admin_faults" | "admin_jobs" };
+type Route = { op: SimOperation; jobId?: string } | { op: "admin_faults" | "admin_jobs" | "admin_restart" };
 
 function route(method: string, path: string): Route | HttpError {
   if (path === "/_sim/faults" && method === "POST") return { op: "admin_faults" };
   if (path === "/_sim/jobs" && method === "GET") return { op: "admin_jobs" };
+  if (path === "/_sim/restart" && method === "POST") return { op: "admin_restart" };
   if (path === "/v1/jobs") {
     if (method === "POST") return { op: "submit" };
     if (method === "GET") return { op: "find" };
@@ -202,7 +204,7 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     if (url.pathname === "/health" && req.method === "GET") return send(res, 200, { status: "ok" });
     const r = route(req.method ?? "GET", url.pathname);
     if (r instanceof HttpError) return sendError(res, r);
-    const admin = r.op === "admin_faults" || r.op === "admin_jobs";
+    const admin = r.op === "admin_faults" || r.op === "admin_jobs" || r.op === "admin_restart";
     const scopeKey = admin ? undefined : keyOf(r, req, url);
     const faults = (scopeKey === undefined ? undefined : deps.scopedFaults.get(scopeKey)) ?? deps.faults;
     const latency = admin ? 0 : (faults.current.latencyMs ?? 0);
@@ -212,6 +214,11 @@ export function createSimulatorServer(deps: ServerDeps): Server {
     }
     if (r.op === "admin_faults") return await setFaults(req, res);
     if (r.op === "admin_jobs") return listJobs(url, res);
+    if (r.op === "admin_restart") {
+      store.clear();
+      deps.log("restart: every job forgotten");
+      return send(res, 200, { ok: true });
+    }
     // Faults hit authenticated requests only (limits and capacity are per API key).
     const fault = faults.forRequest(r.op);
     if (fault?.kind === "timeout") return; // never answer; close() or the client ends the connection

@@ -35,6 +35,8 @@ export type SimJob = {
   startedAt: Date | null;
   finishedAt: Date | null;
   plan: TrainingPlan | null;
+  /** Loss tokens per epoch under the submit's `dataset_spec` (null without one, or until read). */
+  trainableTokens: number | null;
   /** The step the run started from: 0, or the step of the checkpoint it resumed. */
   startStep: number;
   step: number;
@@ -51,6 +53,13 @@ export type SimJob = {
   /** Metric points not yet sent in a `job.progress` event, and when the last one was sent. */
   unsentMetrics: MetricPoint[];
   lastProgressAt: number;
+  /**
+   * The best checkpoint and evaluation of the runs this one continues (up to
+   * its resume step), restored from the checkpoint's trainer state as
+   * Hugging Face does, so a resumed run's best is the best of the model's
+   * whole history.
+   */
+  inheritedBest: { checkpoint: Checkpoint | null; evaluation: { step: number; evalLoss: number } | null };
 };
 
 /** JSON with object keys sorted, so equal bodies compare equal whatever the key order. */
@@ -82,6 +91,7 @@ export class JobStore {
       startedAt: null,
       finishedAt: null,
       plan: null,
+      trainableTokens: null,
       startStep: 0,
       step: 0,
       queuedSeconds: 0,
@@ -94,6 +104,7 @@ export class JobStore {
       sequence: 0,
       unsentMetrics: [],
       lastProgressAt: 0,
+      inheritedBest: { checkpoint: null, evaluation: null },
     };
     this.#byId.set(job.id, job);
     if (idempotencyKey !== null) this.#byKey.set(idempotencyKey, job);
@@ -110,6 +121,12 @@ export class JobStore {
 
   all(): SimJob[] {
     return [...this.#byId.values()];
+  }
+
+  /** Forget every job, as a cluster restarted without its state would (see `GpuSimulator.restart`). */
+  clear(): void {
+    this.#byId.clear();
+    this.#byKey.clear();
   }
 
   /** Jobs not yet in a terminal status. */
@@ -135,11 +152,7 @@ export function jobProgress(job: SimJob): Progress {
 export function earlyStoppingOf(job: SimJob): EarlyStopping | null {
   const patience = job.request.config.early_stopping_patience;
   if (patience === undefined || patience === null) return null;
-  const best = bestEvaluation(job.metrics);
-  let bestCheckpoint: Checkpoint | null = null;
-  for (const c of job.checkpoints) {
-    if (c.eval_loss !== null && (bestCheckpoint === null || c.eval_loss < bestCheckpoint.eval_loss!)) bestCheckpoint = c;
-  }
+  const { checkpoint: bestCheckpoint, evaluation: best } = bestSoFar(job, Infinity);
   const stopStep = job.plan?.stopStep ?? null;
   return {
     patience,
@@ -148,6 +161,24 @@ export function earlyStoppingOf(job: SimJob): EarlyStopping | null {
     best_eval_loss: best?.evalLoss ?? null,
     best_checkpoint: bestCheckpoint?.name ?? null,
   };
+}
+
+/**
+ * The lowest eval loss (ties: the earliest step) among a job's checkpoints
+ * and evaluations up to `upToStep`, including what it inherited from the
+ * runs it continues.
+ */
+export function bestSoFar(job: SimJob, upToStep: number): SimJob["inheritedBest"] {
+  const better = <T extends { step: number }>(a: T | null, b: T | null, loss: (x: T) => number): T | null =>
+    a === null ? b : b === null ? a : loss(b) < loss(a) || (loss(b) === loss(a) && b.step < a.step) ? b : a;
+  let checkpoint = job.inheritedBest.checkpoint && job.inheritedBest.checkpoint.step <= upToStep ? job.inheritedBest.checkpoint : null;
+  for (const c of job.checkpoints) {
+    if (c.eval_loss !== null && c.step <= upToStep) checkpoint = better(checkpoint, c, (x) => x.eval_loss!);
+  }
+  const inherited = job.inheritedBest.evaluation;
+  const own = bestEvaluation(job.metrics.filter((m) => m.step <= upToStep));
+  const evaluation = better(inherited && inherited.step <= upToStep ? inherited : null, own, (x) => x.evalLoss);
+  return { checkpoint, evaluation };
 }
 
 /** GPU seconds as reported (millisecond precision). */
@@ -172,6 +203,7 @@ export function toJobView(job: SimJob, opts: { metricsSinceStep?: number } = {})
     metadata: job.request.metadata ?? {},
     examples: job.plan?.examples ?? null,
     validation_examples: job.plan?.validationExamples ?? null,
+    trainable_tokens: job.trainableTokens,
     progress: jobProgress(job),
     metrics: job.metrics.filter((m) => m.step > since),
     checkpoints: job.checkpoints,

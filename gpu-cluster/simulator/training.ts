@@ -26,6 +26,7 @@ export const SUPPORTED_GPUS: Readonly<Record<string, { flops: number; memoryGb: 
   "A100-80GB": { flops: 312e12, memoryGb: 80 },
   "H100-80GB": { flops: 989e12, memoryGb: 80 },
   "L40S-48GB": { flops: 362e12, memoryGb: 48 },
+  "L4-24GB": { flops: 121e12, memoryGb: 24 },
 };
 export const DEFAULT_GPU = "A100-80GB";
 const UTILISATION = 0.4;

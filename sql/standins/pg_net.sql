@@ -13,6 +13,10 @@
 -- Re-applied on every stack start, so everything here is idempotent.
 -- Differences from the real extension: docs/standins/pg_net.md.
 
+-- Like `create extension`, grant to PUBLIC only when the schema is created,
+-- not on every re-apply: a migration may have narrowed the grants since
+-- (20261203130000_close_internal_schemas.sql).
+select set_config('standin.pg_net_created', (not exists (select 1 from pg_namespace where nspname = 'net'))::text, false);
 create schema if not exists net;
 comment on schema net is
   'STAND-IN for pg_net 0.19 (embedded stack): requests are sent by stack/net-worker.ts after commit.';
@@ -321,8 +325,9 @@ comment on function net.http_collect_response(bigint, bool) is 'Deprecated (pg_n
 -- supabase_admin; pg_net grants the schema, tables and sequences to PUBLIC and
 -- leaves functions executable by PUBLIC (Supabase stopped narrowing this from
 -- pg_net 0.12 on, see supabase/postgres 20250220051611_pg_net_perms_fix.sql).
--- So anon and authenticated can call net.http_* at the SQL level; what keeps
--- clients away is that the Data API does not expose the net schema.
+-- Those grants are made once, when the schema is created, as the extension
+-- does; this project's migration 20261203130000 then revokes them from
+-- PUBLIC, anon and authenticated, and re-applying this file keeps that.
 alter schema net owner to supabase_admin;
 alter table net.http_request_queue owner to supabase_admin;
 alter table net._http_response owner to supabase_admin;
@@ -340,8 +345,14 @@ begin
 end
 $$;
 
-grant usage on schema net to public;
-grant usage on schema net to postgres, anon, authenticated, service_role;
-grant all on all tables in schema net to public;
-grant all on all sequences in schema net to public;
-grant execute on all functions in schema net to public;
+do $$
+begin
+  if current_setting('standin.pg_net_created') = 'true' then
+    grant usage on schema net to public;
+    grant usage on schema net to postgres, anon, authenticated, service_role;
+    grant all on all tables in schema net to public;
+    grant all on all sequences in schema net to public;
+    grant execute on all functions in schema net to public;
+  end if;
+end
+$$;

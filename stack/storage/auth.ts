@@ -46,14 +46,20 @@ export async function authenticate(
   const authorization = header(req, "authorization");
   const token = authorization ? authorization.replace(BEARER, "") : (header(req, "apikey") ?? "");
   if (!token && opts.allowInvalid) return ANONYMOUS;
+  let claims: JWTPayload;
   try {
-    const claims = await verifyJwt(secret, token);
-    const role = typeof claims.role === "string" && claims.role ? claims.role : "anon";
-    return { role, claims, jwt: token, sub: typeof claims.sub === "string" ? claims.sub : undefined, authenticated: true };
+    claims = await verifyJwt(secret, token);
   } catch (e) {
     if (opts.allowInvalid) return ANONYMOUS;
     throw ERRORS.accessDenied((e as Error).message, e);
   }
+  // Signed, but with claims of the wrong type: refuse before they reach SQL settings.
+  if ((claims.role !== undefined && typeof claims.role !== "string") || (claims.sub !== undefined && typeof claims.sub !== "string")) {
+    if (opts.allowInvalid) return ANONYMOUS;
+    throw ERRORS.invalidJwt("jwt claims invalid: role and sub must be strings");
+  }
+  const role = typeof claims.role === "string" && claims.role ? claims.role : "anon";
+  return { role, claims, jwt: token, sub: typeof claims.sub === "string" ? claims.sub : undefined, authenticated: true };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -40,6 +40,19 @@ const SCOPE_SQL = `
    where r.rolname = $1
      and pg_catalog.pg_has_role('authenticator', r.oid, 'member')`;
 
+/**
+ * A user's token outlives the user: refuse `authenticated` tokens whose `sub`
+ * is not (or no longer) in auth.users, so a deleted user cannot read or sign
+ * their files while storage-cleanup removes them. Stricter than real Storage,
+ * which leaves this to RLS (docs/standins/storage.md).
+ */
+async function mustBeKnownUser(client: pg.PoolClient, sub: string | undefined): Promise<void> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    "select exists (select 1 from auth.users u where u.id::text = $1) as ok", [sub ?? ""],
+  );
+  if (!rows[0]?.ok) throw ERRORS.accessDenied("The user of this token does not exist (deleted, or never signed up)");
+}
+
 export class StorageDb {
   readonly pool: pg.Pool;
 
@@ -60,6 +73,7 @@ export class StorageDb {
     let broken = false;
     try {
       await client.query("begin");
+      if (caller.role === "authenticated") await mustBeKnownUser(client, caller.sub);
       const set = await client.query(SCOPE_SQL, [
         caller.role,
         caller.jwt,

@@ -43,6 +43,7 @@ export const ERRORS = {
   invalidSignature: () => err(400, "InvalidSignature", "InvalidSignature", "Invalid signature"),
   expiredSignature: () => err(400, "ExpiredToken", "ExpiredToken", "The provided token has expired."),
   invalidKey: (key: string) => err(400, "InvalidKey", "InvalidKey", `Invalid key: ${key}`),
+  invalidBucketName: () => err(400, "InvalidBucketName", "Invalid Input", "Bucket name invalid"),
   invalidMimeType: (mime: string) =>
     err(415, "InvalidMimeType", "invalid_mime_type", `mime type ${mime} is not supported`),
   entityTooLarge: () => err(413, "EntityTooLarge", "Payload too large", "The object exceeded the maximum allowed size"),

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJson } from "../api-server.ts";
 import type { StorageContext } from "./context.ts";
 import { ERRORS } from "./errors.ts";
+import { mustBeStorableBucket, mustBeStorableKey } from "./keys.ts";
 import { getObject, getObjectInfo, type ObjectRef } from "./read.ts";
 import { getSignedObject, signObjectUrl, signObjectUrls, signUploadUrl, uploadToSignedUrl } from "./sign.ts";
 import { listObjects, putObject, removeObject, removeObjects } from "./write.ts";
@@ -62,6 +63,8 @@ export async function route(ctx: StorageContext, req: IncomingMessage, res: Serv
     const m = r.pattern.exec(path);
     if (!m) continue;
     const ref = { bucket: decode(m[1]!), name: m[2] === undefined ? "" : decode(m[2]) };
+    mustBeStorableBucket(ref.bucket);
+    mustBeStorableKey(ref.name);
     res.setHeader("access-control-allow-origin", "*");
     await r.handler(ctx, req, res, path, ref);
     return;

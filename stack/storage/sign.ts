@@ -11,6 +11,7 @@ import { authenticate, SERVICE_CALLER } from "./auth.ts";
 import type { StorageContext } from "./context.ts";
 import { ERRORS } from "./errors.ts";
 import { headerOf, queryOf, readJson, scopeOf } from "./http.ts";
+import { mustBeStorableKeys } from "./keys.ts";
 import { findObject, findObjectNames } from "./queries.ts";
 import type { ObjectRef } from "./read.ts";
 import { renderAsset } from "./render.ts";
@@ -50,6 +51,7 @@ export async function signObjectUrls(
   if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === "string")) {
     throw ERRORS.invalidRequest("body/paths must be a non-empty array of strings");
   }
+  mustBeStorableKeys(paths as string[]);
   const visible = await ctx.db.transaction(caller, scopeOf(req, path, "storage.object.sign_many"),
     (c) => findObjectNames(c, bucket, paths as string[]));
   const out = await Promise.all((paths as string[]).map(async (p) => {

@@ -10,6 +10,7 @@ import { authenticate } from "./auth.ts";
 import type { StorageContext } from "./context.ts";
 import { ERRORS } from "./errors.ts";
 import { headerOf, readJson, scopeOf } from "./http.ts";
+import { mustBeStorableKey, mustBeStorableKeys } from "./keys.ts";
 import { deleteObjects, searchObjects } from "./queries.ts";
 import type { ObjectRef } from "./read.ts";
 import { uploadFromRequest } from "./upload.ts";
@@ -40,6 +41,7 @@ export async function removeObjects(
   if (!Array.isArray(prefixes) || prefixes.length === 0 || !prefixes.every((p) => typeof p === "string")) {
     throw ERRORS.invalidRequest("body/prefixes must be a non-empty array of strings");
   }
+  mustBeStorableKeys(prefixes as string[]);
   const rows = await ctx.db.transaction(caller, scopeOf(req, path, "storage.object.delete_many"),
     (c) => deleteObjects(c, bucket, prefixes as string[]), { allowDelete: true });
   await removeBytes(ctx, rows);
@@ -74,6 +76,8 @@ export async function listObjects(
   const body = await readJson(req);
   let prefix = body.prefix;
   if (typeof prefix !== "string") throw ERRORS.invalidRequest("body must have required property 'prefix'");
+  mustBeStorableKey(prefix);
+  if (typeof body.search === "string") mustBeStorableKey(body.search);
   const limit = body.limit ?? 100;
   const offset = body.offset ?? 0;
   if (!Number.isInteger(limit) || (limit as number) < 1) throw ERRORS.invalidRequest("body/limit must be >= 1");

@@ -73,6 +73,23 @@ describe("storage buckets and policies", () => {
       expect(r).toMatchObject({ rowCount: 1 });
     });
 
+    it("accepts a new file over a dataset whose validation failed, as insert and as update (a re-upload)", async () => {
+      const r = await rolledBack(db, async () => {
+        const w = await seedWorld(db);
+        await db.query("update public.datasets set status = 'validating' where id = $1", [w.dataset.uploading]);
+        await db.query("update public.datasets set status = 'error' where id = $1", [w.dataset.uploading]);
+        await db.query("update public.datasets set status = 'validating' where id = $1", [w.dataset.empty]);
+        await db.query("update public.datasets set status = 'error' where id = $1", [w.dataset.empty]);
+        await actAs(db, "owner", w);
+        const replaced = await attempt(db, "update storage.objects set metadata = '{}' where bucket_id = 'lora-datasets' and name = $1", [
+          w.datasetPath.uploading,
+        ]);
+        const inserted = await upload(db, w.datasetPath.empty);
+        return { replaced: replaced.rowCount, inserted: inserted.rowCount };
+      });
+      expect(r).toEqual({ replaced: 1, inserted: 1 });
+    });
+
     it("refuses to replace the file once validation has started", async () => {
       const r = await rolledBack(db, async () => {
         const w = await seedWorld(db);

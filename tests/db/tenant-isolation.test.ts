@@ -137,7 +137,9 @@ const TABLES: Spec[] = [
 
 const objectStatements = (bucket: "lora-datasets" | "lora-models"): Record<Op, Statement> => {
   const existing = (w: World) => (bucket === "lora-datasets" ? w.datasetPath.uploading : w.modelObject);
-  const fresh = (w: World) => (bucket === "lora-datasets" ? w.datasetPath.empty : `${w.owner.id}/${w.job}/adapter_config.json`);
+  // A lora-models object of no artifact kind: artifacts themselves are accepted only while their job delivers
+  // (tests/monitoring/artifact-verification.test.ts); this matrix is about the policies.
+  const fresh = (w: World) => (bucket === "lora-datasets" ? w.datasetPath.empty : `${w.owner.id}/${w.job}/notes/fresh.txt`);
   return {
     select: (w) => ["select * from storage.objects where bucket_id = $1 and name = $2", [bucket, existing(w)]],
     // As the Storage API records an upload: owner_id is the caller's sub.
@@ -145,8 +147,12 @@ const objectStatements = (bucket: "lora-datasets" | "lora-models"): Record<Op, S
       "insert into storage.objects (bucket_id, name, owner_id, metadata) values ($1, $2, auth.uid()::text, '{}')",
       [bucket, fresh(w)],
     ],
+    // For lora-models a change that is not a new upload (new bytes of an artifact are refused outside its job's delivery).
     update: (w) => [
-      "update storage.objects set metadata = '{\"size\": 1}' where bucket_id = $1 and name = $2", [bucket, existing(w)],
+      bucket === "lora-datasets"
+        ? "update storage.objects set metadata = '{\"size\": 1}' where bucket_id = $1 and name = $2"
+        : "update storage.objects set user_metadata = '{\"note\": 1}' where bucket_id = $1 and name = $2",
+      [bucket, existing(w)],
     ],
     delete: (w) => ["delete from storage.objects where bucket_id = $1 and name = $2", [bucket, existing(w)]],
   };

@@ -102,6 +102,28 @@ const SPECS: Record<string, Spec> = {
       expect(["validating", "ready"]).toContain(status);
     },
   },
+  reupload: {
+    says: "re-uploads a corrected file over a failed dataset, which then validates to ready",
+    vars: async (ctx) => {
+      const { data, error } = await ctx.supabase.from("datasets").insert({ name: "failed first", file_name: "fix.jsonl" }).select("id, storage_path").single();
+      if (error) throw error;
+      const up = await ctx.supabase.storage.from("lora-datasets").upload(data.storage_path!, "not json\n", { contentType: "application/octet-stream" });
+      if (up.error) throw up.error;
+      await waitFor(async () => (await ctx.db.query("select status from public.datasets where id = $1", [data.id])).rows[0]?.status === "error",
+        { timeoutMs: 60_000, what: "the first file to fail validation" });
+      return { datasetId: data.id };
+    },
+    check: async ({ failed }, ctx) => {
+      expect(failed).toMatchObject({ status: "error" });
+      const id = ctx.outputs.get("reupload:vars")!.datasetId as string;
+      const row = await waitFor(async () => {
+        const r = (await ctx.db.query("select status, stats from public.datasets where id = $1", [id])).rows[0] as { status: string; stats: { examples: number } | null };
+        return ["ready", "error"].includes(r.status) && r;
+      }, { timeoutMs: 120_000, what: "the corrected file's verdict" });
+      expect(row.status).toBe("ready");
+      expect(row.stats!.examples).toBe(360);
+    },
+  },
   "read-dataset": {
     says: "reads a ready dataset's status, format and statistics",
     check: ({ row }) => {
@@ -153,6 +175,20 @@ const SPECS: Record<string, Spec> = {
       expect(j.estimated_gpu_seconds).toBeGreaterThan(0);
       expect((await jobRow(ctx, j.id)).idempotency_key).toBe("my-form-submit-42");
       await cancelActive(ctx);
+    },
+  },
+  "review-before-start": {
+    says: "creates a pending job for review with its estimate, then starts it",
+    check: async ({ draft, started }, ctx) => {
+      const d = draft as { id: string; status: string; estimated_cost: number };
+      expect(d.status).toBe("pending");
+      expect(d.estimated_cost).toBeGreaterThan(0);
+      expect((started as { status: string }).status).toBe("queued");
+      const types = (await ctx.db.query("select type from public.job_events where job_id = $1 order by id", [d.id])).rows.map((r) => r.type);
+      expect(types).toEqual(expect.arrayContaining(["job.awaiting_start", "job.start_requested"]));
+      await cancelActive(ctx);
+      // A cancelling job still holds one of max_active_jobs: let it end before the next example creates more.
+      await waitFor(async () => TERMINAL.includes((await jobRow(ctx, d.id)).status), { timeoutMs: 60_000, what: "the started job to end" });
     },
   },
   realtime: {
@@ -298,7 +334,7 @@ describe("docs/API.md examples against the stack", () => {
     const spec = SPECS[ex.id];
     if (!spec) continue;
     it(`"${ex.id}" (docs/API.md line ${ex.line}) ${spec.says}`, async () => {
-      if (ex.id === "realtime" && testStack().COMPONENTS.realtime === "absent") {
+      if (ex.id === "realtime" && testStack().COMPONENTS?.realtime === "absent") {
         // Nothing serves /realtime/v1 yet: the example is only type-checked (scripts/docs-examples.ts).
         expect(ex.code).toContain(".subscribe()");
         return;

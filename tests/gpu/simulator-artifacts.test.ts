@@ -24,10 +24,10 @@ afterEach(async () => {
   await backend.close();
 });
 
-async function runJob(c: GpuTrainingConfig, opts: Partial<GpuSimulatorOptions> = {}): Promise<Job> {
+async function runJob(c: GpuTrainingConfig, opts: Partial<GpuSimulatorOptions> = {}, data = jsonl(100)): Promise<Job> {
   sim = await startGpuSimulator({ apiKey: API_KEY, webhookSecret: WEBHOOK_SECRET, timeScale: 5000, tickMs: 10, ...opts });
   const client = new GpuClusterClient({ baseUrl: sim.url, apiKey: API_KEY });
-  const url = backend.dataset("a.jsonl", jsonl(100));
+  const url = backend.dataset("a.jsonl", data);
   const { job } = await client.submitJob(submitBody(url, { config: c, upload_urls_callback_url: backend.uploadUrlsUrl }));
   return waitFor(async () => {
     const j = await client.getJob(job.id);
@@ -101,12 +101,27 @@ describe("adapter files", () => {
     });
   });
 
+  it("with early stopping the delivered adapter is the best checkpoint's (load_best_model_at_end), not the last step's", async () => {
+    const c = config({ epochs: 3, batch_size: 4, gradient_accumulation_steps: 1, eval_every_steps: 5, checkpoint_every_steps: 20, validation: { split_fraction: 0.1 }, early_stopping_patience: 3 });
+    const job = await runJob(c, {}, jsonl(400, 200));
+    expect(job.early_stopping?.stopped_early).toBe(true);
+    const best = job.checkpoints.find((k) => k.name === job.early_stopping!.best_checkpoint)!;
+    expect(best.step).toBeLessThan(job.progress.step);
+    const adapter = stored(job, "adapter_model.safetensors");
+    expect(readSafetensors(adapter).metadata).toEqual({ format: "pt", step: String(best.step) });
+    // Another step's weights would be other bytes: the delivered ones are not the last step's.
+    const { buildAdapterFiles } = await import("../../gpu-cluster/simulator/adapter.ts");
+    const at = (step: number) => buildAdapterFiles(c, { step }).find((f) => f.path === "adapter_model.safetensors")!.bytes;
+    expect(Buffer.from(adapter).equals(Buffer.from(at(best.step)))).toBe(true);
+    expect(Buffer.from(adapter).equals(Buffer.from(at(job.progress.step)))).toBe(false);
+  });
+
   it("adapter_model.safetensors has a valid header whose data offsets tile the byte buffer exactly", async () => {
     const c = config({ r: 4, target_modules: ["q_proj", "o_proj", "gate_proj", "down_proj"] });
     const job = await runJob(c);
     const file = readSafetensors(stored(job, "adapter_model.safetensors"));
     expect(file.headerSize % 8).toBe(0);
-    expect(file.metadata).toEqual({ format: "pt" });
+    expect(file.metadata).toEqual({ format: "pt", step: String(job.progress.step) });
     const entries = Object.entries(file.tensors).sort(([, a], [, b]) => a.data_offsets[0] - b.data_offsets[0]);
     let offset = 0;
     for (const [name, t] of entries) {

@@ -228,6 +228,19 @@ describe("the options through the simulator", () => {
       expect(first.resume_from).toBeNull();
     });
 
+    it("a resumed run's best checkpoint is the best of the whole history, not of its own steps only", async () => {
+      const c = config({ epochs: 3, batch_size: 4, gradient_accumulation_steps: 1, eval_every_steps: 5, checkpoint_every_steps: 20, validation: { split_fraction: 0.1 }, early_stopping_patience: 3 });
+      const data = jsonl(400, 200);
+      const stopped = await run(c, data);
+      const best = stopped.checkpoints.find((k) => k.name === stopped.early_stopping!.best_checkpoint)!;
+      // Continue from the last checkpoint at or after the best one (before the stop): only worse evaluations follow.
+      const from = stopped.checkpoints.filter((k) => k.step >= best.step && k.step < stopped.progress.step).at(-1)!;
+      const resumed = await run(c, data, { resume_from: { job_id: stopped.id, checkpoint: from.name, step: from.step } });
+      expect(resumed.status).toBe("succeeded");
+      expect(resumed.checkpoints.every((k) => k.step > from.step)).toBe(true);
+      expect(resumed.early_stopping).toMatchObject({ best_checkpoint: best.name, best_step: stopped.early_stopping!.best_step });
+    });
+
     it("raising epochs continues a finished run to the new last step", async () => {
       const longer = await run({ ...base(), epochs: 3 }, jsonl(80), { resume_from: { job_id: first.id, checkpoint: "checkpoint-20", step: 20 } });
       expect(longer.status).toBe("succeeded");
@@ -268,5 +281,44 @@ describe("the options through the simulator", () => {
       const { job } = await client.submitJob(submitBody(url, { config: reordered, resume_from }));
       expect(job.resume_from).toEqual(resume_from);
     });
+  });
+});
+
+describe("a simulator restart (sim.restart(), POST /_sim/restart)", () => {
+  let backend: FakeBackend;
+  let sim: GpuSimulator;
+  let client: GpuClusterClient;
+  beforeAll(async () => {
+    backend = await startFakeBackend({ webhookSecret: WEBHOOK_SECRET });
+    sim = await startGpuSimulator({ apiKey: API_KEY, webhookSecret: WEBHOOK_SECRET, timeScale: 20_000, tickMs: 10 });
+    client = new GpuClusterClient({ baseUrl: sim.url, apiKey: API_KEY, maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    await backend?.close();
+  });
+  const finished = (id: string) => waitFor(async () => {
+    const j = await client.getJob(id);
+    return TERMINAL_JOB_STATUSES.includes(j.status) ? j : undefined;
+  }, { timeoutMs: 20_000, what: "the job to finish" });
+
+  it("forgets every job: it answers 404, a resume from its checkpoint fails with checkpoint_unavailable, its key is free", async () => {
+    const c = config({ checkpoint_every_steps: 5 });
+    const body = (extra: Partial<SubmitJobRequest> = {}) =>
+      submitBody(backend.dataset(`${crypto.randomUUID()}.jsonl`, jsonl(80)), { config: c, upload_urls_callback_url: backend.uploadUrlsUrl, ...extra });
+    const { job } = await client.submitJob(body(), { idempotencyKey: "restart-key" });
+    const first = await finished(job.id);
+    expect(first.checkpoints.length).toBeGreaterThan(0);
+
+    const res = await fetch(`${sim.url}/_sim/restart`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(res.status).toBe(200);
+    expect(sim.jobs.count()).toBe(0);
+    await expect(client.getJob(job.id)).rejects.toMatchObject({ upstreamStatus: 404 });
+    expect(await client.findJobByIdempotencyKey("restart-key")).toBeNull();
+
+    const resumed = await finished((await client.submitJob(body({
+      resume_from: { job_id: first.id, checkpoint: first.checkpoints[0]!.name, step: first.checkpoints[0]!.step },
+    }), { idempotencyKey: "restart-key" })).job.id);
+    expect(resumed.error).toMatchObject({ code: "checkpoint_unavailable", category: "system" });
   });
 });

@@ -4,7 +4,9 @@
  */
 import pg from "pg";
 import { randomUUID } from "node:crypto";
-import { createUser, type LocalUser } from "../../stack/jwt.ts";
+import { createClient } from "@supabase/supabase-js";
+import WebSocket from "ws";
+import type { LocalUser } from "../../stack/jwt.ts";
 import { testStack } from "./stack.ts";
 
 export type Role = "anon" | "authenticated" | "service_role";
@@ -60,9 +62,29 @@ export async function asRole<T>(
   }
 }
 
-/** Create a confirmed user in auth.users with a signed access token. */
-export async function newUser(client: pg.ClientBase, prefix = "user"): Promise<LocalUser> {
-  return await createUser(client, testStack().JWT_SECRET, `${prefix}-${randomUUID().slice(0, 8)}@example.test`);
+/**
+ * A confirmed user created through the Auth admin API (service role) and
+ * signed in with its password: `token` is that session's access token.
+ * `_client` is unused (users are no longer inserted with SQL); the parameter
+ * stays so that callers need not change.
+ */
+export async function newUser(_client: pg.ClientBase, prefix = "user"): Promise<LocalUser> {
+  return await signedInUser(testStack(), `${prefix}-${randomUUID().slice(0, 8)}@example.test`);
+}
+
+/** Create `email` with the admin API of the stack at `s.API_URL` and sign it in. */
+export async function signedInUser(
+  s: { API_URL: string; ANON_KEY: string; SERVICE_ROLE_KEY: string },
+  email: string,
+): Promise<LocalUser> {
+  const opts = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket as never } };
+  const password = `pw-${randomUUID()}`;
+  const admin = createClient(s.API_URL, s.SERVICE_ROLE_KEY, opts);
+  const created = await admin.auth.admin.createUser({ email, password, email_confirm: true });
+  if (created.error) throw new Error(`Creating user "${email}" failed: ${created.error.message}`);
+  const signedIn = await createClient(s.API_URL, s.ANON_KEY, opts).auth.signInWithPassword({ email, password });
+  if (signedIn.error) throw new Error(`Signing in "${email}" failed: ${signedIn.error.message}`);
+  return { id: created.data.user.id, email, token: signedIn.data.session.access_token };
 }
 
 /** Expect `promise` to reject with the given SQLSTATE. */

@@ -33,15 +33,14 @@ describe("re-uploads", () => {
     await db.end();
   }, SLOW);
 
-  it("a corrected file uploaded after a failed validation replaces the previous verdict", async () => {
+  it("the owner re-uploads a corrected file over a failed dataset with supabase-js, and its verdict replaces the failed one", async () => {
     const { id, path } = await newDataset(db, owner);
     expect((await upload(owner, path, bad)).error).toBeNull();
     const failed = await waitForVerdict(db, id);
     expect(failed.status).toBe("error");
     expect(failed.report!.errors).toContainEqual(expect.objectContaining({ code: "LT213", line: 41 }));
 
-    // The server reopens the upload window; the owner replaces the file (an upsert).
-    await db.query("update public.datasets set status = 'uploading' where id = $1", [id]);
+    // Nothing reopens anything: the owner replaces the failed file (an upsert) as a client.
     expect((await upload(owner, path, good, { upsert: true })).error).toBeNull();
     const fixed = await waitForVerdict(db, id);
     const expected = await onePass(good, (await runRow(db, id))!.options);
@@ -65,6 +64,18 @@ describe("re-uploads", () => {
     expect(run).toMatchObject({ generation: 2, outcome: "ready" });
     expect(row.stats).toEqual(expected.stats);
     expect(row.size_bytes).toBe(String(good.length));
+  }, SLOW);
+
+  it("a client cannot replace the file of a ready dataset: the Storage policies refuse it and the verdict stays", async () => {
+    const { id, path } = await newDataset(db, owner);
+    expect((await upload(owner, path, good)).error).toBeNull();
+    const ready = await waitForVerdict(db, id);
+    expect(ready.status).toBe("ready");
+    const after = await upload(owner, path, bad, { upsert: true });
+    expect(after.error).not.toBeNull();
+    expect(await datasetRow(db, id)).toEqual(ready);
+    const { data } = await service().download(path);
+    expect(new Uint8Array(await data!.arrayBuffer())).toEqual(good);
   }, SLOW);
 
   it("refuses to replace the file of a ready dataset (LT281) and keeps its verdict", async () => {

@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPolledJob, applyWebhookEvent } from "../../functions/_shared/job-updates.ts";
 import { testStack } from "../helpers/stack.ts";
-import { checkpoint, event, oom, point, points, snapshotJob } from "./support/events.ts";
+import { checkpoint, event, nodeFailure, oom, point, points, snapshotJob } from "./support/events.ts";
 import { events, job, runningJob, snapshot } from "./support/fixtures.ts";
 
 describe("applying cluster updates", () => {
@@ -143,12 +143,36 @@ describe("applying cluster updates", () => {
     expect(row.error!.hint).not.toMatch(/batch_size/);
   });
 
-  it("an out-of-memory failure is retried automatically up to auto_retry_max, then fails naming the settings to change", async () => {
+  it("an out-of-memory failure while training fails at once as the user's (LT401), with a smaller batch to continue with", async () => {
+    const j = await running();
+    await send(event("job.checkpoint", j.externalJobId, { sequence: 1, step: 10 }, { checkpoint: checkpoint(10, 1.2) }));
+    // The cluster says retryable; the same configuration would run out of memory again, on the user's bill.
+    const r = await send(event("job.failed", j.externalJobId, { sequence: 2, step: 12 }, { error: oom(12) }));
+    expect(r.status).toBe("failed");
+    const row = await job(db, j.jobId);
+    expect(row.attempt_count).toBe(1);
+    const cfg = (await db.query<{ c: { batch_size: number; gradient_accumulation_steps: number } }>(
+      "select config as c from public.training_jobs where id = $1", [j.jobId])).rows[0]!.c;
+    expect(row.error).toMatchObject({
+      code: "LT401", kind: "user", retryable: false, runs: 1,
+      message: expect.stringContaining(`out of memory at step 12 (batch_size ${cfg.batch_size}`),
+      suggested_config: { batch_size: cfg.batch_size / 2, gradient_accumulation_steps: cfg.gradient_accumulation_steps * 2 },
+    });
+    expect(row.error!.message).not.toMatch(/after \d+ runs/);
+    expect(row.error!.hint).toMatch(/retry_training_job\(job_id, checkpoint_id/);
+    expect(row.error!.hint).toContain(`"batch_size": ${cfg.batch_size / 2}`);
+    const types = (await events(db, j.jobId)).map((e) => e.type);
+    expect(types).toContain("training.failed");
+    expect(types).not.toContain("training.retry_scheduled");
+    expect((await db.query("select count(*)::int as n from pgmq.q_training_dispatch where message ->> 'job_id' = $1", [j.jobId])).rows[0].n).toBe(0);
+  });
+
+  it("a retryable system failure is retried automatically up to auto_retry_max, then fails saying how many runs it took", async () => {
     const j = await running();
     let ext = j.externalJobId;
     for (let run = 1; run <= 3; run++) {
       await send(event("job.checkpoint", ext, { sequence: 1, step: 10 }, { checkpoint: checkpoint(10 * run, 1.2) }));
-      const r = await send(event("job.failed", ext, { sequence: 2, step: 12 }, { error: oom(12) }));
+      const r = await send(event("job.failed", ext, { sequence: 2, step: 12 }, { error: nodeFailure(12) }));
       if (run < 3) {
         expect(r.status).toBe("queued");
         // What the dispatcher does for the next run: a new cluster job.
@@ -162,8 +186,7 @@ describe("applying cluster updates", () => {
     }
     const row = await job(db, j.jobId);
     expect(row.attempt_count).toBe(3);
-    expect(row.error).toMatchObject({ code: "LT401", kind: "system", message: expect.stringMatching(/out of memory at step 12.*after 3 runs/) });
-    expect(row.error!.hint).toMatch(/batch_size/);
+    expect(row.error).toMatchObject({ code: "LT405", kind: "system", message: expect.stringMatching(/failed at step 12.*after 3 runs/) });
     const retries = (await events(db, j.jobId)).filter((e) => e.type === "training.retry_scheduled");
     expect(retries.map((e) => e.data.retry)).toEqual([1, 2]);
     expect(retries[1]!.data.resume_from).toMatchObject({ step: 20, name: "checkpoint-20" });
@@ -179,14 +202,28 @@ describe("applying cluster updates", () => {
       artifacts: files, final_metrics: point(100),
     }));
     expect(r).toMatchObject({ outcome: "applied", status: "running", delivered: false });
-    const object = (path: string, size: number) =>
-      db.query("insert into storage.objects (bucket_id, name, metadata) values ('lora-models', $1, $2)", [
+    // Declared as gpu-upload-urls does, then each file stored and checked the way verify-artifacts records it,
+    // in one transaction (so no worker sees it pending).
+    await db.query("select private.prepare_artifact_uploads($1, $2, $3::jsonb)", [`upl_${j.jobId}`, j.externalJobId, JSON.stringify(files)]);
+    const c = await db.connect();
+    const stored = async (path: string, size: number, sha: string) => {
+      await c.query("insert into storage.objects (bucket_id, name, metadata) values ('lora-models', $1, $2)", [
         `${j.user.id}/${j.jobId}/${path}`, JSON.stringify({ size }),
       ]);
-    await object("adapter_config.json", 12);
-    expect((await job(db, j.jobId)).status).toBe("running");
-    await object("adapter_model.safetensors", 34);
-    expect((await job(db, j.jobId)).status).toBe("succeeded");
+      expect((await c.query("select status from public.training_jobs where id = $1", [j.jobId])).rows[0].status).toBe("running");
+      await c.query("select private.record_artifact_verification(id, $2, $3) from public.model_artifacts where storage_path = $1", [
+        `${j.user.id}/${j.jobId}/${path}`, size, sha,
+      ]);
+      return (await c.query("select status from public.training_jobs where id = $1", [j.jobId])).rows[0].status;
+    };
+    try {
+      await c.query("begin");
+      expect(await stored("adapter_config.json", 12, "b".repeat(64))).toBe("running");
+      expect(await stored("adapter_model.safetensors", 34, "c".repeat(64))).toBe("succeeded");
+      await c.query("commit");
+    } finally {
+      c.release();
+    }
     const arts = await db.query("select kind, size_bytes::int as size from public.model_artifacts where job_id = $1 order by kind", [j.jobId]);
     expect(arts.rows).toEqual([{ kind: "adapter_weights", size: 34 }, { kind: "adapter_config", size: 12 }]);
     const mon = await db.query("select model_card_status, needs_poll from private.job_monitor where job_id = $1", [j.jobId]);

@@ -1,9 +1,10 @@
 /**
  * Control of real runs on the embedded stack with the GPU simulator, in this
  * file's own world: cancel at each stage (queued, dispatching, running,
- * racing completion, finished), MAX_TRAINING_DURATION_HOURS, and automatic
- * retries after an injected out-of-memory failure (one that a retry fixes,
- * and one that retries cannot).
+ * racing completion, finished), MAX_TRAINING_DURATION_HOURS, automatic
+ * retries after an injected node failure (one that a retry fixes, and one
+ * that retries cannot), and an out-of-memory failure that is left to the
+ * owner, who continues with a smaller batch.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../functions/_shared/gpu/types.ts";
@@ -123,8 +124,10 @@ describe("control of running jobs", () => {
     expect(await notifications(jobId)).toContain("job.timed_out");
   });
 
-  it("an injected out-of-memory failure is retried automatically and the retry succeeds", async () => {
-    w.sim.setFaults({ failAtStep: { step: 5 } });
+  const NODE_FAILURE = { code: "node_failure", message: "GPU node lost (injected)" };
+
+  it("a failure the cluster calls transient (a lost node) is retried automatically and the retry succeeds", async () => {
+    w.sim.setFaults({ failAtStep: { step: 5, ...NODE_FAILURE } });
     let jobId = "";
     try {
       jobId = await newJob();
@@ -141,7 +144,7 @@ describe("control of running jobs", () => {
     expect(row.external_job_id).toBe(runs[1]!.id);
     const ev = await events(w.db, jobId);
     const failed = ev.find((e) => e.type === "training.failed")!;
-    expect(failed.data).toMatchObject({ error: { code: "LT401", kind: "system", retryable: true } });
+    expect(failed.data).toMatchObject({ error: { code: "LT405", kind: "system", retryable: true } });
     expect(ev.find((e) => e.type === "training.retry_scheduled")!.data).toMatchObject({ retry: 1, max_retries: 2 });
     // Both runs' GPU time is billed.
     const usage = await w.db.query("select round(sum(gpu_seconds), 3)::float8 as s from public.cost_records where job_id = $1 and kind = 'usage'", [jobId]);
@@ -149,19 +152,55 @@ describe("control of running jobs", () => {
   });
 
   it("a failure that retries cannot fix fails the job after auto_retry_max retries with an actionable message", async () => {
-    w.sim.setFaults({ failAtStep: { step: 3 } });
+    w.sim.setFaults({ failAtStep: { step: 3, ...NODE_FAILURE } });
     try {
       const jobId = await newJob();
       expect(await waitForStatus(w, jobId, ["succeeded", "failed"], { timeoutMs: 120_000 })).toBe("failed");
       const row = await job(w.db, jobId);
       expect(row.attempt_count).toBe(3);
-      expect(row.error).toMatchObject({ code: "LT401", kind: "system", message: expect.stringContaining("after 3 runs") });
-      expect(row.error!.hint).toMatch(/batch_size/);
+      expect(row.error).toMatchObject({ code: "LT405", kind: "system", message: expect.stringContaining("after 3 runs") });
+      expect(row.error!.hint).toMatch(/retry it from its last checkpoint/);
       expect(clusterJobs(jobId)).toHaveLength(3);
       expect((await events(w.db, jobId)).filter((e) => e.type === "training.retry_scheduled")).toHaveLength(2);
       expect(await notifications(jobId)).toEqual(["job.first_metrics", "job.failed"]);
     } finally {
       w.sim.setFaults({});
     }
+  });
+
+  it("an out-of-memory failure is not retried with the same configuration; the owner continues with the suggested smaller batch", async () => {
+    const config = { epochs: 3, batch_size: 4, gradient_accumulation_steps: 1, checkpoint_every_steps: 10, seed: 77 };
+    w.sim.setFaults({ failAtStep: { step: 25 } }); // the cluster's default: oom, system, retryable
+    let jobId = "";
+    try {
+      jobId = await createJob(w, user, datasetId, config);
+      expect(await waitForStatus(w, jobId, ["succeeded", "failed"], { poll: true })).toBe("failed");
+    } finally {
+      w.sim.setFaults({});
+    }
+    const row = await job(w.db, jobId);
+    expect(row.attempt_count).toBe(1);
+    expect(clusterJobs(jobId)).toHaveLength(1);
+    expect(row.error).toMatchObject({
+      code: "LT401", kind: "user", retryable: false,
+      suggested_config: { batch_size: 2, gradient_accumulation_steps: 2 },
+    });
+    expect((await events(w.db, jobId)).map((e) => e.type)).not.toContain("training.retry_scheduled");
+    expect(await notifications(jobId)).toEqual(["job.first_metrics", "job.failed"]);
+    // Only the one run is billed.
+    const [run] = clusterJobs(jobId);
+    const usage = await w.db.query("select round(sum(gpu_seconds), 3)::float8 as s from public.cost_records where job_id = $1 and kind = 'usage'", [jobId]);
+    expect(usage.rows[0].s).toBeCloseTo(run!.gpu_seconds, 3);
+
+    // What the hint says: continue from the last checkpoint with the suggested configuration.
+    const last = (await w.db.query<{ id: string }>("select id from public.checkpoints where job_id = $1 order by step desc limit 1", [jobId])).rows[0]!;
+    const child = (await asUser(w.db, user, (c) => c.query<{ id: string; total_steps: number }>(
+      "select id, total_steps from public.retry_training_job(job_id => $1, checkpoint_id => $2, config => $3::jsonb)",
+      [jobId, last.id, JSON.stringify((row.error as unknown as { suggested_config: unknown }).suggested_config)]), { commit: true })).rows[0]!;
+    expect(child.total_steps).toBe(90); // same effective batch, same steps
+    expect(await waitForStatus(w, child.id, ["succeeded", "failed"], { poll: true })).toBe("succeeded");
+    const [resumed] = clusterJobs(child.id);
+    expect(resumed!.config).toMatchObject({ batch_size: 2, gradient_accumulation_steps: 2 });
+    expect(resumed!.resume_from).toEqual({ job_id: run!.id, checkpoint: "checkpoint-20", step: 20 });
   });
 });

@@ -52,7 +52,10 @@ describe("artifact delivery", () => {
       kind: p.startsWith("checkpoint") ? "checkpoint" : p === "adapter_config.json" ? "adapter_config" : "adapter_weights",
       storage_path: `${j.user.id}/${j.jobId}/${p}`, size: Buffer.byteLength(b), sha256: sha(b),
     })).sort((a, b) => a.storage_path.localeCompare(b.storage_path)));
-    // The owner downloads exactly those bytes with supabase-js under Storage RLS.
+    // Once verify-artifacts has checked the stored bytes, the owner downloads exactly them with supabase-js under Storage RLS.
+    await waitFor(async () => (await db.query(
+      "select count(*)::int as n from public.model_artifacts where job_id = $1 and verification = 'verified'", [j.jobId])).rows[0].n === 3,
+    { timeoutMs: 60_000, what: "verify-artifacts to check the three files" });
     const { data, error } = await supabaseClient(testStack().ANON_KEY, j.user.token).storage.from("lora-models")
       .download(`${j.user.id}/${j.jobId}/adapter_model.safetensors`);
     expect(error).toBeNull();

@@ -13,8 +13,9 @@ import { applyPolledJob, applyWebhookEvent } from "../../functions/_shared/job-u
 import { renderModelCard } from "../../functions/_shared/model-card.ts";
 import type { EarlyStopping } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
+import { readSafetensors } from "../gpu/support/safetensors.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { artifact, checkpoint, event, oom, snapshotJob } from "./support/events.ts";
+import { artifact, checkpoint, event, nodeFailure, snapshotJob } from "./support/events.ts";
 import { asUser, events, job, makeUser, runningJob } from "./support/fixtures.ts";
 import { clusterJob, createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
@@ -80,6 +81,14 @@ describe("early stopping", () => {
     const best = (await w.db.query<{ id: string; name: string }>(
       "select id, metrics ->> 'name' as name from public.checkpoints where job_id = $1 and is_best", [jobId])).rows;
     expect(best).toEqual([{ id: stopped[0]!.data.best_checkpoint_id, name: es.best_checkpoint }]);
+
+    // The adapter delivered is that checkpoint's (load_best_model_at_end), not the last step's.
+    const bestStep = cluster.checkpoints.find((k) => k.name === es.best_checkpoint)!.step;
+    expect(bestStep).toBeLessThan(row.current_step!);
+    const { data: file, error } = await w.userClient(user.token).storage.from("lora-models")
+      .download(`${user.id}/${jobId}/adapter_model.safetensors`);
+    expect(error).toBeNull();
+    expect(readSafetensors(new Uint8Array(await file!.arrayBuffer())).metadata).toEqual({ format: "pt", step: String(bestStep) });
 
     // The success notification says it stopped early and carries the outcome.
     const notes = (await w.db.query<{ payload: { message: string; early_stopping: unknown; best_checkpoint: { name: string } } }>(
@@ -191,7 +200,7 @@ describe("early stopping", () => {
     const retryExt = `fake_retry_${j.jobId}`;
     try {
       await c.query("begin");
-      expect(await applyWebhookEvent(c, { webhookId: `es_fail_${j.jobId}`, event: event("job.failed", j.externalJobId, { sequence: 1, step: 40 }, { error: oom(40) }) }))
+      expect(await applyWebhookEvent(c, { webhookId: `es_fail_${j.jobId}`, event: event("job.failed", j.externalJobId, { sequence: 1, step: 40 }, { error: nodeFailure(40) }) }))
         .toMatchObject({ status: "queued" });
       await c.query("delete from pgmq.q_training_dispatch where message ->> 'job_id' = $1", [j.jobId]);
       await c.query("update public.training_jobs set status = 'dispatching' where id = $1", [j.jobId]);
@@ -217,7 +226,7 @@ describe("early stopping", () => {
     expect(off).toContain("- Early stopping (patience 3): did not trigger; best eval loss 0.5000 at step 90\n");
     const on = renderModelCard({ ...base, job: { ...base.job, current_step: 60 },
       early_stopping: { patience: 1, stopped_early: true, best_step: 50, best_eval_loss: 0.4, best_checkpoint: "checkpoint-50" } });
-    expect(on).toContain("- Early stopping (patience 1): stopped at step 60 of 100; best eval loss 0.4000 at step 50, best checkpoint checkpoint-50.");
+    expect(on).toContain("- Early stopping (patience 1): stopped at step 60 of 100; best eval loss 0.4000 at step 50, best checkpoint checkpoint-50. The adapter is the best checkpoint's (checkpoint-50), not the last step's");
     expect(renderModelCard(base)).not.toContain("Early stopping");
   });
 });

@@ -1,10 +1,12 @@
 /**
  * Runs that continue from a checkpoint, end to end on the embedded stack with
- * the GPU simulator: an automatic retry after an injected out-of-memory
- * failure continues from the failed run's last checkpoint (not step 0); an
+ * the GPU simulator: an automatic retry after an injected node failure
+ * continues from the failed run's last checkpoint (not step 0); an
  * owner continues a finished job from a chosen checkpoint with more epochs;
  * what cannot be continued is refused when the job is created (LT423-LT425),
- * and a checkpoint the cluster no longer has fails the run (LT414).
+ * and a checkpoint the cluster no longer has fails a continuation the owner
+ * asked for (LT414), while a retry after a cluster restart falls back to
+ * step 0 (the run lost, or the checkpoint it resumed from gone).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../functions/_shared/gpu/types.ts";
@@ -49,7 +51,7 @@ describe("continuing from checkpoints", () => {
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   it("an automatic retry continues from the failed run's last checkpoint and bills only the steps it trains", async () => {
-    w.sim.setFaults({ failAtStep: { step: 25 } });
+    w.sim.setFaults({ failAtStep: { step: 25, code: "node_failure", message: "GPU node lost (injected)" } });
     try {
       retried = await createJob(w, user, datasetId, CONFIG);
       await waitFor(async () => (await events(w.db, retried)).some((e) => e.type === "training.retry_scheduled"),
@@ -137,5 +139,61 @@ describe("continuing from checkpoints", () => {
     expect(runsOf(child.id).map((r) => r.error?.code)).toEqual(["checkpoint_unavailable"]);
     // With no checkpoint of its own, the child's next run would start from the parent's.
     expect(await resumePoint(child.id)).toMatchObject({ id: gone.id, job_id: retried, step: 30, external_job_id: "job_expired" });
+  });
+
+  it("after a cluster restart, a lost run is retried from step 0, not from a checkpoint the cluster no longer has", async () => {
+    await w.db.query("update private.job_settings set value = 1 where name = 'monitor_not_found_grace_seconds'");
+    const jobId = await createJob(w, user, datasetId, { ...CONFIG, seed: 8 });
+    await waitFor(async () => (await steps("checkpoints", jobId)).includes(20), { timeoutMs: 90_000, intervalMs: 20, what: "checkpoint-20" });
+    const lost = (await job(w.db, jobId)).external_job_id!;
+    w.sim.restart();
+    expect(await waitForStatus(w, jobId, ["succeeded", "failed"], { poll: true, timeoutMs: 120_000 })).toBe("succeeded");
+
+    // The cluster knows only the run after the restart, which started from step 0.
+    const [run] = runsOf(jobId);
+    expect(runsOf(jobId)).toHaveLength(1);
+    expect(run!.resume_from).toBeNull();
+    expect(run!.metrics[0]!.step).toBe(1);
+    expect(await job(w.db, jobId)).toMatchObject({ attempt_count: 2, current_step: 90, external_job_id: run!.id });
+    const ev = (await events(w.db, jobId)).find((e) => e.type === "training.retry_scheduled")!;
+    expect(ev.data).toMatchObject({ error: { code: "LT411" }, resume_from: null, fallback: { lost_cluster_job: lost, reason: "not_found", resume_from: "step 0" } });
+    expect(ev.message).toContain("from the start (step 0)");
+  });
+
+  it("a retry that finds its checkpoint gone after a cluster restart falls back to step 0 within auto_retry_max", async () => {
+    w.sim.setFaults({ failAtStep: { step: 25, code: "node_failure", message: "GPU node lost (injected)" } });
+    let jobId = "";
+    try {
+      jobId = await createJob(w, user, datasetId, { ...CONFIG, seed: 9 });
+      // Hold the second run's submit at the cluster, and restart the cluster while it is held.
+      const key = (await w.db.query<{ k: string }>("select private.cluster_idempotency_key($1, 2) as k", [jobId])).rows[0]!.k;
+      w.sim.setFaults({ latencyMs: 2500 }, { idempotencyKey: key });
+      await waitFor(async () => (await events(w.db, jobId)).some((e) => e.type === "training.retry_scheduled"),
+        { timeoutMs: 90_000, intervalMs: 20, what: "the first automatic retry" });
+      w.sim.setFaults({});
+      await waitFor(async () => (await w.db.query(
+        "select 1 from private.training_job_dispatch where job_id = $1 and cluster_idempotency_key = $2 and submit_started_at is not null",
+        [jobId, key])).rowCount === 1, { timeoutMs: 30_000, intervalMs: 20, what: "the second run's submit" });
+      w.sim.restart();
+      w.sim.setFaults({}, { idempotencyKey: key });
+    } finally {
+      w.sim.setFaults({});
+    }
+    expect(await waitForStatus(w, jobId, ["succeeded", "failed"], { poll: true, timeoutMs: 120_000 })).toBe("succeeded");
+
+    const [firstRetry, second] = (await events(w.db, jobId)).filter((e) => e.type === "training.retry_scheduled");
+    // The run that saved checkpoint-20 first (the run from step 0 saved it again since).
+    const first = (firstRetry!.data.resume_from as { external_job_id: string }).external_job_id;
+    const [resumed, fresh] = runsOf(jobId);
+    expect(resumed!.resume_from).toEqual({ job_id: first, checkpoint: "checkpoint-20", step: 20 });
+    expect(resumed!.error?.code).toBe("checkpoint_unavailable");
+    expect(fresh!.resume_from).toBeNull();
+    expect(fresh!.status).toBe("succeeded");
+    expect(await job(w.db, jobId)).toMatchObject({ attempt_count: 3, current_step: 90 });
+    expect(second!.data).toMatchObject({
+      retry: 2, max_retries: 2, error: { code: "LT414" },
+      fallback: { lost_cluster_job: first, reason: "checkpoint_unavailable", resume_from: "step 0" },
+    });
+    expect(second!.message).toContain("from the start (step 0)");
   });
 });

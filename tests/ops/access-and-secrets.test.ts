@@ -70,7 +70,7 @@ describe("ops access and secrets", () => {
           and not coalesce(c.reloptions, '{}') @> array['security_invoker=true']`,
     )).toEqual([]);
     expect((await list("select c.relname::text as x from pg_class c where c.relnamespace = 'ops'::regnamespace and c.relkind = 'v'")).sort()).toEqual([
-      "archived_messages", "cron_job_health", "failed_http_requests", "failures_by_code", "queue_health", "stuck_jobs", "usage_by_user_month",
+      "archived_messages", "client_access_to_internals", "cron_job_health", "failed_http_requests", "failures_by_code", "queue_health", "stuck_jobs", "usage_by_user_month",
     ]);
   });
 

@@ -13,7 +13,7 @@ describe("local auth", () => {
     await db.end();
   });
 
-  it("minted user JWTs carry Supabase's claims and drive auth.uid()", async () => {
+  it("newUser()'s session token (issued by /auth/v1) carries Supabase's claims and drives auth.uid()", async () => {
     const user = await newUser(db);
     const claims = await verifyToken(testStack().JWT_SECRET, user.token);
     expect(claims).toMatchObject({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });

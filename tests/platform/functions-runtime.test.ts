@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApiServer, type ApiServer } from "../../stack/api-server.ts";
 import { PROJECT_ROOT } from "../../stack/config.ts";
 import { startFunctionsRuntime, type FunctionsRuntime } from "../../stack/functions-runtime.ts";
-import { mintUserToken } from "../../stack/jwt.ts";
+import { mintUserToken } from "../helpers/tokens.ts";
 import { connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 import { waitFor } from "../helpers/wait.ts";

@@ -180,15 +180,13 @@ describe("pg_net", () => {
     expect(code).toBe("P0001");
   });
 
-  // As on Supabase: pg_net leaves net.* executable by PUBLIC (Supabase narrowed
-  // this only for pg_net < 0.12). Clients are kept out because the Data API does
-  // not expose `net`, so project functions must never hand it to them.
-  it("anon and authenticated can enqueue with net.http_post() at the SQL level, as on Supabase", async () => {
+  // pg_net grants net.* to PUBLIC (as on Supabase); the project's migration
+  // 20261203130000 revokes that, so clients cannot send requests or read them.
+  it("anon and authenticated cannot enqueue with net.http_post() or read the queue (migration 20261203130000)", async () => {
     const user = await newUser(db);
     for (const who of [{ role: "anon" as const }, { role: "authenticated" as const, user }]) {
-      const id = await asRole(db, who, async (c) =>
-        (await c.query<{ id: string }>("select net.http_post($1) as id", [`${base}/hook/${randomUUID()}`])).rows[0]!.id);
-      expect(Number(id)).toBeGreaterThan(0);
+      expect(await sqlState(asRole(db, who, (c) => c.query("select net.http_post($1)", [`${base}/hook/${randomUUID()}`])))).toBe("42501");
+      expect(await sqlState(asRole(db, who, (c) => c.query("select * from net.http_request_queue")))).toBe("42501");
     }
   });
 });

@@ -13,15 +13,15 @@ describe("private.invoke_worker()", () => {
     await db.end();
   });
 
-  it("wakes a function through pg_net with the service-role key from Vault, after commit", async () => {
-    const id = (await db.query("select private.invoke_worker('health') as id")).rows[0].id as string;
+  it("wakes a worker through pg_net with the wake-up secret from Vault, after commit", async () => {
+    const id = (await db.query("select private.invoke_worker('storage-cleanup') as id")).rows[0].id as string;
     expect(id).not.toBeNull();
     const response = await waitFor(
       async () => (await db.query("select status_code, content from net._http_response where id = $1", [id])).rows[0],
       { what: "the worker's response" },
     );
     expect(response.status_code).toBe(200);
-    expect(JSON.parse(response.content)).toMatchObject({ success: true, data: { function: "health" } });
+    expect(JSON.parse(response.content)).toMatchObject({ success: true, data: { messages: expect.any(Array) } });
     const request = await db.query(
       "select s.decrypted_secret as url from vault.decrypted_secrets s where s.name = 'project_url'",
     );

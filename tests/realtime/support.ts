@@ -1,9 +1,11 @@
 /** Realtime test helpers: a frontend-style subscriber that records what it receives. */
 import type { RealtimeChannel, RealtimePostgresChangesPayload, SupabaseClient } from "@supabase/supabase-js";
 import type pg from "pg";
-import { createUser, mintUserToken, type LocalUser } from "../../stack/jwt.ts";
+import type { LocalUser } from "../../stack/jwt.ts";
+import { newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 import { supabaseClient } from "../helpers/supabase.ts";
+import { mintUserToken } from "../helpers/tokens.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 export type Row = Record<string, unknown>;
@@ -60,7 +62,7 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
 
 /** A committed user with a ready dataset row the test may change freely (no upload, so no worker touches it). */
 export async function userWithDataset(db: pg.ClientBase, prefix: string): Promise<LocalUser & { dataset: string }> {
-  const user = await createUser(db, testStack().JWT_SECRET, `${prefix}-${Math.random().toString(36).slice(2, 10)}@example.test`);
+  const user = await newUser(db, prefix);
   const { rows } = await db.query(
     "insert into public.datasets (user_id, name, file_name) values ($1, $2, 'train.jsonl') returning id",
     [user.id, `${prefix} dataset`],

@@ -46,6 +46,8 @@ export const ISSUE_CODES = {
   LT243: { severity: "warning", title: "Ends with a user message" },
   LT244: { severity: "warning", title: "Nothing to train on" },
   LT245: { severity: "error", title: "Invalid name" },
+  // The file as a whole, found at the end.
+  LT246: { severity: "error", title: "Too many lines to skip" },
   // Across examples and models.
   LT260: { severity: "warning", title: "Duplicate example" },
   LT261: { severity: "warning", title: "Longer than the context" },

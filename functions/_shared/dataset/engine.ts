@@ -42,6 +42,12 @@ export type ChunkResult = {
   progress: Progress;
   /** Fingerprints of this chunk's valid examples, in line order, for the duplicate store. */
   newHashes: HashEntry[];
+  /**
+   * This chunk's invalid lines, ascending. A tolerated file (`maxInvalidFraction`)
+   * is trained on without them: the worker stores them and dispatch sends them
+   * to the cluster as `dataset_spec.skip_lines`. Empty after a fatal problem.
+   */
+  newSkippedLines: number[];
 };
 
 /** A valid example identical to the earlier example on `firstLine`. */
@@ -87,13 +93,17 @@ function stop(s: EngineState): void {
 }
 
 function tooLarge(s: EngineState): void {
-  const limit = (s.options.maxFileBytes / MiB).toLocaleString("en-US", { maximumFractionDigits: 2 });
-  fileIssue(s, "LT200", `The file is larger than ${limit} MiB`, "Split the dataset into smaller files");
+  const max = s.options.maxFileBytes;
+  const limit = max >= MiB
+    ? `${(max / MiB).toLocaleString("en-US", { maximumFractionDigits: 2 })} MiB`
+    : `${max.toLocaleString("en-US")} bytes`;
+  fileIssue(s, "LT200", `The file is larger than ${limit}`, "Split the dataset into smaller files");
   stop(s);
 }
 
-function tooLong(s: EngineState, line: number): void {
+function tooLong(s: EngineState, line: number, ctx: LineContext): void {
   s.counts.invalid++;
+  ctx.skipped.push(line);
   record(s, makeIssue("LT211", line, `The line is longer than ${s.options.maxLineBytes.toLocaleString("en-US")} bytes`, { hint: "Shorten the example, or check that the file really has one JSON object per line" }), s.options.maxReportedIssues);
 }
 
@@ -103,7 +113,7 @@ function tooLong(s: EngineState, line: number): void {
  */
 export function processChunk(state: EngineState, bytes: Uint8Array, opts: ChunkOptions = {}): ChunkResult {
   const s = structuredClone(state);
-  const ctx: LineContext = { counters: opts.counters ?? {}, hashes: [] };
+  const ctx: LineContext = { counters: opts.counters ?? {}, hashes: [], skipped: [] };
   if (s.done) return result(s, ctx);
   for (const f of s.options.families) if (!ctx.counters[f]) throw new Error(`processChunk() needs a token counter for "${f}"`);
 
@@ -143,14 +153,14 @@ export function processChunk(state: EngineState, bytes: Uint8Array, opts: ChunkO
     if (nl === -1 || s.fatal) break;
     const line = s.line + 1;
     if (s.skipping) s.skipping = false;
-    else if (nl - pos > max) tooLong(s, line);
+    else if (nl - pos > max) tooLong(s, line, ctx);
     else processLine(s, buf.subarray(pos, nl), line, ctx);
     s.line = line;
     pos = nl + 1;
   }
   let rest = s.skipping ? EMPTY : buf.subarray(pos);
   if (rest.length > max) {
-    tooLong(s, s.line + 1);
+    tooLong(s, s.line + 1, ctx);
     s.skipping = true;
     rest = EMPTY;
   }
@@ -160,7 +170,8 @@ export function processChunk(state: EngineState, bytes: Uint8Array, opts: ChunkO
   } else if (halt === "nul") {
     const before = decodeUtf8(rest);
     const column = s.skipping || before === null ? undefined : [...before].length + 1;
-    fileIssue(s, "LT202", "NUL byte: this is a binary file, or text in UTF-16/UTF-32", "Upload UTF-8 JSONL text", s.line + 1, column);
+    const at = `line ${(s.line + 1).toLocaleString("en-US")}${column === undefined ? "" : `, column ${column}`}`;
+    fileIssue(s, "LT202", `NUL byte at ${at}: this is a binary file, or text in UTF-16/UTF-32`, "Upload UTF-8 JSONL text");
     stop(s);
   } else if (isLast) {
     if (s.skipping) s.line++;
@@ -178,6 +189,7 @@ function result(s: EngineState, ctx: LineContext): ChunkResult {
     state: s,
     progress: { bytes: s.bytes, lines: s.line, examples: s.counts.valid, invalid: s.counts.invalid, done: s.done },
     newHashes: ctx.hashes,
+    newSkippedLines: s.fatal ? [] : ctx.skipped,
   };
 }
 
@@ -192,10 +204,27 @@ export function recordDuplicates(state: EngineState, duplicates: readonly Duplic
   return s;
 }
 
+/**
+ * A NUL byte means the file is not text: whatever its earlier "lines" looked
+ * like (invalid UTF-8, broken JSON, duplicates recorded after the chunk) says
+ * nothing about a dataset, so the verdict is the one file-level LT202.
+ */
+function onlyBinaryVerdict(s: EngineState): void {
+  s.errors = s.errors.filter((i) => i.code === "LT202");
+  s.warnings = [];
+  s.totals = { LT202: s.totals.LT202! };
+  s.counts = { blank: 0, valid: 0, invalid: 0, duplicates: 0 };
+  s.format = null;
+  s.roles = {};
+  s.messages = {};
+  s.tokens = {};
+}
+
 /** The verdict, statistics and report of a fully processed file. */
 export function finalize(state: EngineState): ValidationResult {
   if (!state.done) throw new Error("finalize() needs the whole file: call processChunk(..., { isLast: true }) first");
   const s = structuredClone(state);
+  if ((s.totals.LT202 ?? 0) > 0) onlyBinaryVerdict(s);
   const o = s.options;
   const { valid, invalid, blank } = s.counts;
   const nonBlank = valid + invalid;
@@ -206,11 +235,13 @@ export function finalize(state: EngineState): ValidationResult {
       if (invalidFraction > o.maxInvalidFraction) {
         const pct = (x: number) => `${(x * 100).toLocaleString("en-US", { maximumFractionDigits: 2 })}%`;
         fileIssue(s, "LT207", `${invalid.toLocaleString("en-US")} of ${nonBlank.toLocaleString("en-US")} lines are invalid (${pct(invalidFraction)}); the tolerance is ${pct(o.maxInvalidFraction)}`, "Fix the listed lines, or raise max_invalid_fraction to skip them");
+      } else if (invalid > o.maxSkippedLines) {
+        fileIssue(s, "LT246", `${invalid.toLocaleString("en-US")} invalid lines; at most ${o.maxSkippedLines.toLocaleString("en-US")} can be skipped in training`, "Fix or remove the listed lines and upload the file again");
       }
       if (valid < o.minExamples) fileIssue(s, "LT206", `${valid} valid examples; at least ${o.minExamples} are needed`, "Add more examples");
     }
   }
-  const failed = s.fatal || ["LT205", "LT206", "LT207"].some((c) => (s.totals[c] ?? 0) > 0);
+  const failed = s.fatal || ["LT205", "LT206", "LT207", "LT246"].some((c) => (s.totals[c] ?? 0) > 0);
   const tokens: ValidationResult["stats"]["tokens"] = {};
   for (const f of o.families) {
     const h = s.tokens[f] ?? { total: {}, trainable: {} };

@@ -1,22 +1,24 @@
 /**
- * The four line formats: detection from a line's keys, and the top-level
+ * The five line formats: detection from a line's keys, and the top-level
  * checks of each. The first line whose keys name a format fixes the format
  * of the whole file; a later line in another format is an error (LT231).
  *
  *   chat               {"messages":[{"role","content","name"?,"weight"?}]}
  *   conversation       {"conversation_id"?, "turns":[{"role","content","weight"?}]}
+ *   sharegpt           {"conversations":[{"from": system|human|gpt, "value", "weight"?}]}
  *   instruction        {"instruction", "input"?, "output"}
  *   prompt_completion  {"prompt", "completion"}
  */
 import type { DatasetFormat } from "../../../types/dataset.ts";
 import { severityOf } from "./codes.ts";
 import type { Example, LineIssue } from "./example.ts";
-import { checkMessages, typeName } from "./messages.ts";
+import { checkMessages, fromShareGpt, typeName } from "./messages.ts";
 
 /** The key that identifies each format, in detection order. */
 const MARKERS: Array<[DatasetFormat, string[]]> = [
   ["chat", ["messages"]],
   ["conversation", ["turns"]],
+  ["sharegpt", ["conversations"]],
   ["instruction", ["instruction", "output"]],
   ["prompt_completion", ["prompt", "completion"]],
 ];
@@ -24,6 +26,7 @@ const MARKERS: Array<[DatasetFormat, string[]]> = [
 const KNOWN_KEYS: Record<DatasetFormat, string[]> = {
   chat: ["messages"],
   conversation: ["conversation_id", "turns"],
+  sharegpt: ["conversations"],
   instruction: ["instruction", "input", "output"],
   prompt_completion: ["prompt", "completion"],
 };
@@ -45,9 +48,8 @@ export function detectFormat(obj: Record<string, unknown>): DatasetFormat | null
 export function unknownFormatIssue(obj: Record<string, unknown>): LineIssue {
   const keys = Object.keys(obj);
   const shown = keys.length === 0 ? "no keys" : `keys ${keys.slice(0, 5).map((k) => JSON.stringify(k)).join(", ")}${keys.length > 5 ? ", ..." : ""}`;
-  let hint = 'Use one of: {"messages":[...]}, {"turns":[...]}, {"instruction","output"}, {"prompt","completion"} (docs/ingestion.md)';
-  if ("conversations" in obj) hint = 'This looks like ShareGPT ("conversations" with "from"/"value"): convert it to {"messages":[{"role","content"}]} with human→user and gpt→assistant';
-  else if ("text" in obj) hint = 'Plain-text datasets are not supported: use {"prompt": "", "completion": <text>}';
+  let hint = 'Use one of: {"messages":[...]}, {"turns":[...]}, {"conversations":[...]}, {"instruction","output"}, {"prompt","completion"} (docs/ingestion.md)';
+  if ("text" in obj) hint = 'Plain-text datasets are not supported: use {"prompt": "", "completion": <text>}';
   else if ("question" in obj || "answer" in obj) hint = 'Rename the fields: {"prompt": <question>, "completion": <answer>} or use the chat format';
   return { code: "LT230", message: `The line matches no supported format (${shown})`, hint };
 }
@@ -87,6 +89,13 @@ function shape(format: DatasetFormat, obj: Record<string, unknown>, issues: Line
       }
       if (!("turns" in obj)) return missing("turns", issues);
       const messages = checkMessages(obj.turns, "turns", issues);
+      return messages && { kind: "chat", messages };
+    }
+    case "sharegpt": {
+      if (!("conversations" in obj)) return missing("conversations", issues);
+      const turns = fromShareGpt(obj.conversations, issues);
+      if (turns === null) return null;
+      const messages = checkMessages(turns, "conversations", issues);
       return messages && { kind: "chat", messages };
     }
     case "instruction": {

@@ -22,6 +22,8 @@ export type HashEntry = { hash: string; line: number };
 export type LineContext = {
   counters: Partial<Record<TokenizerFamily, TokenCounter>>;
   hashes: HashEntry[];
+  /** Lines counted invalid in this chunk: what the cluster must skip when the file is tolerated. */
+  skipped: number[];
 };
 
 const fmt = (n: number) => n.toLocaleString("en-US");
@@ -30,8 +32,9 @@ function issue(s: EngineState, code: IssueCode, line: number, message: string, e
   record(s, makeIssue(code, line, message, extra), s.options.maxReportedIssues);
 }
 
-function invalidLine(s: EngineState, line: number, i: LineIssue): void {
+function invalidLine(s: EngineState, line: number, i: LineIssue, ctx: LineContext): void {
   s.counts.invalid++;
+  ctx.skipped.push(line);
   issue(s, i.code, line, i.message, i);
 }
 
@@ -57,26 +60,26 @@ export function processLine(s: EngineState, raw: Uint8Array, line: number, ctx: 
       message: `Invalid UTF-8 byte 0x${at.toString(16).toUpperCase().padStart(2, "0")}`,
       hint: "Save the file as UTF-8 (it may be Latin-1 or Windows-1252), or remove the corrupted bytes",
       ...(bad ? { column: bad.column } : {}),
-    });
+    }, ctx);
     return;
   }
   const json = checkJson(text, s.options.maxDepth);
   if (!json.ok) {
     const p = json.problem;
-    invalidLine(s, line, { code: p.code, message: p.message, column: columnAt(text, p.index), ...(p.hint ? { hint: p.hint } : {}) });
+    invalidLine(s, line, { code: p.code, message: p.message, column: columnAt(text, p.index), ...(p.hint ? { hint: p.hint } : {}) }, ctx);
     return;
   }
   const value = json.value;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     const kind = Array.isArray(value) ? "an array" : value === null ? "null" : `a ${typeof value}`;
-    invalidLine(s, line, { code: "LT219", message: `The line is ${kind}, not a JSON object`, column: columnAt(text, text.search(/\S/)), hint: "Each line must be one JSON object, e.g. {\"messages\": [...]}" });
+    invalidLine(s, line, { code: "LT219", message: `The line is ${kind}, not a JSON object`, column: columnAt(text, text.search(/\S/)), hint: "Each line must be one JSON object, e.g. {\"messages\": [...]}" }, ctx);
     return;
   }
   const obj = value as Record<string, unknown>;
   if (s.format === null) {
     const detected = detectFormat(obj);
     if (detected === null) {
-      invalidLine(s, line, unknownFormatIssue(obj));
+      invalidLine(s, line, unknownFormatIssue(obj), ctx);
       return;
     }
     s.format = detected;
@@ -86,6 +89,7 @@ export function processLine(s: EngineState, raw: Uint8Array, line: number, ctx: 
   for (const i of issues) issue(s, i.code, line, i.message, i);
   if (example === null) {
     s.counts.invalid++;
+    ctx.skipped.push(line);
     return;
   }
   s.counts.valid++;

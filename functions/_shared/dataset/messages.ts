@@ -5,7 +5,7 @@
  * assistant alternating, starting with user). Roles `tool`/`function` and
  * tool calls are not supported (docs/ingestion.md explains why).
  */
-import { CHAT_ROLES, type ChatRole } from "../../../types/dataset.ts";
+import { CHAT_ROLES, SHAREGPT_ROLES, type ChatRole } from "../../../types/dataset.ts";
 import { severityOf } from "./codes.ts";
 import type { LineIssue, Message } from "./example.ts";
 
@@ -41,7 +41,7 @@ const str = JSON.stringify;
  * Validate `list` (found under `field`); returns the normalised messages, or
  * null when any error was found (all of which are pushed to `issues`).
  */
-export function checkMessages(list: unknown, field: "messages" | "turns", issues: LineIssue[]): Message[] | null {
+export function checkMessages(list: unknown, field: "messages" | "turns" | "conversations", issues: LineIssue[]): Message[] | null {
   if (!Array.isArray(list)) {
     issues.push({ code: "LT235", message: `"${field}" must be an array of messages, got ${typeName(list)}` });
     return null;
@@ -90,6 +90,57 @@ export function checkMessages(list: unknown, field: "messages" | "turns", issues
   });
   if (issues.slice(start).some((i) => severityOf(i.code) === "error") || out.length !== list.length) return null;
   return checkOrder(out, field, issues) ? out : null;
+}
+
+const SHAREGPT_TOOL_SPEAKERS = ["tool", "function_call", "observation", "function", "tool_call"];
+
+/**
+ * ShareGPT turns (`{"from", "value", "weight"?}`) as messages for
+ * {@link checkMessages}: from system | human | gpt becomes role system |
+ * user | assistant, value the content. Null when a turn has the wrong keys or
+ * speaker (every problem is pushed to `issues`); content, weights and order
+ * are then checked like any other message list.
+ */
+export function fromShareGpt(list: unknown, issues: LineIssue[]): unknown[] | null {
+  if (!Array.isArray(list)) {
+    issues.push({ code: "LT235", message: `"conversations" must be an array of turns, got ${typeName(list)}` });
+    return null;
+  }
+  const start = issues.length;
+  const allowed = ["from", "value", "weight"];
+  const out = list.map((t: unknown, i) => {
+    const at = `conversations[${i}]`;
+    if (t === null || typeof t !== "object" || Array.isArray(t)) {
+      issues.push({ code: "LT235", message: `${at} must be an object with "from" and "value", got ${typeName(t)}` });
+      return null;
+    }
+    const rec = t as Record<string, unknown>;
+    for (const key of Object.keys(rec)) {
+      if (!allowed.includes(key)) issues.push({ code: "LT233", message: `${at} has unknown key ${str(key)}`, hint: `Allowed keys: ${allowed.join(", ")}` });
+    }
+    if (!("from" in rec) || !("value" in rec)) {
+      issues.push({ code: "LT232", message: `${at} is missing "${"from" in rec ? "value" : "from"}"`, hint: 'Every ShareGPT turn needs "from" (system, human or gpt) and "value"' });
+      return null;
+    }
+    const from = rec.from;
+    if (typeof from !== "string") {
+      issues.push({ code: "LT235", message: `${at}: from must be a string, got ${typeName(from)}` });
+      return null;
+    }
+    const role = Object.hasOwn(SHAREGPT_ROLES, from) ? SHAREGPT_ROLES[from as keyof typeof SHAREGPT_ROLES] : null;
+    if (role === null) {
+      if (SHAREGPT_TOOL_SPEAKERS.includes(from)) {
+        issues.push({ code: "LT238", message: `${at}: from "${from}" is not supported`, hint: "Remove tool/function turns; only system, human and gpt are supported" });
+      } else {
+        const lower = from.toLowerCase();
+        const hint = Object.hasOwn(SHAREGPT_ROLES, lower) ? `Speakers are lowercase: use "${lower}"` : 'Use "system", "human" or "gpt"';
+        issues.push({ code: "LT237", message: `${at}: from ${str(from)} is not recognised`, hint });
+      }
+      return null;
+    }
+    return { role, content: rec.value, ...("weight" in rec ? { weight: rec.weight } : {}) };
+  });
+  return issues.length > start || out.includes(null) ? null : out;
 }
 
 function checkRole(rec: Record<string, unknown>, at: string, issues: LineIssue[]): ChatRole | null {

@@ -9,8 +9,13 @@ import type { DatasetFormat, TokenizerFamily } from "../../../types/dataset.ts";
 import type { Histogram } from "./histogram.ts";
 import type { IssueLog } from "./issues.ts";
 
-/** MAX_DATASET_SIZE_MB: the largest accepted file, 500 MiB. */
-export const MAX_DATASET_SIZE_MB = 500;
+/**
+ * No size limit of the engine's own: the limit is the lora-datasets bucket's
+ * `file_size_limit` (MAX_DATASET_SIZE_MB, 500 MiB), which the worker passes as
+ * `maxFileBytes` (`private.dataset_validation_options()`), so operators change
+ * it in one place.
+ */
+const NO_FILE_LIMIT = Number.MAX_SAFE_INTEGER;
 
 /** A base model the dataset may be trained on, for per-model statistics. */
 export type ModelSpec = { family: TokenizerFamily; contextLength: number };
@@ -18,7 +23,7 @@ export type ModelSpec = { family: TokenizerFamily; contextLength: number };
 export type EngineOptions = {
   /** Longest accepted line in bytes, excluding "\n" (default 2 MiB); longer lines are rejected while streaming. */
   maxLineBytes?: number;
-  /** Largest accepted file in bytes (default MAX_DATASET_SIZE_MB MiB). */
+  /** Largest accepted file in bytes: the bucket's `file_size_limit` (default: no limit). */
   maxFileBytes?: number;
   /** The object's size when known (Storage metadata): a file over the limit fails before any byte is read. */
   fileSize?: number;
@@ -28,6 +33,11 @@ export type EngineOptions = {
   minExamples?: number;
   /** Owner's tolerance: invalid lines up to this fraction of non-blank lines are skipped (default 0). */
   maxInvalidFraction?: number;
+  /**
+   * Most invalid lines a tolerated file may have (default 100,000): the cluster
+   * is sent their numbers to skip, so the list must stay a reasonable request.
+   */
+  maxSkippedLines?: number;
   /** How many errors, and how many warnings, the report lists (default 100 each). */
   maxReportedIssues?: number;
   /** Tokenizer families to count tokens for; each needs a TokenCounter passed to processChunk. */
@@ -68,15 +78,16 @@ export type EngineState = IssueLog & {
 export function resolveOptions(o: EngineOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     maxLineBytes: o.maxLineBytes ?? 2 * 1024 * 1024,
-    maxFileBytes: o.maxFileBytes ?? MAX_DATASET_SIZE_MB * 1024 * 1024,
+    maxFileBytes: o.maxFileBytes ?? NO_FILE_LIMIT,
     maxDepth: o.maxDepth ?? 16,
     minExamples: o.minExamples ?? 10,
     maxInvalidFraction: o.maxInvalidFraction ?? 0,
+    maxSkippedLines: o.maxSkippedLines ?? 100_000,
     maxReportedIssues: o.maxReportedIssues ?? 100,
     families: [...new Set(o.families ?? [])],
     models: { ...(o.models ?? {}) },
   };
-  const positive = ["maxLineBytes", "maxFileBytes", "maxDepth", "maxReportedIssues"] as const;
+  const positive = ["maxLineBytes", "maxFileBytes", "maxDepth", "maxReportedIssues", "maxSkippedLines"] as const;
   for (const k of positive) if (!Number.isInteger(r[k]) || r[k] <= 0) throw new RangeError(`${k} must be a positive integer`);
   if (!Number.isInteger(r.minExamples) || r.minExamples < 0) throw new RangeError("minExamples must be a non-negative integer");
   if (!(r.maxInvalidFraction >= 0 && r.maxInvalidFraction <= 1)) throw new RangeError("maxInvalidFraction must be between 0 and 1");

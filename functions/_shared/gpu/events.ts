@@ -14,6 +14,7 @@ import {
   ArtifactSchema,
   CheckpointSchema,
   EarlyStoppingSchema,
+  GpuSecondsSchema,
   JobErrorSchema,
   JobStatusSchema,
   MetricPointSchema,
@@ -27,7 +28,7 @@ const EventBase = {
   sequence: z.int().min(1),
   status: JobStatusSchema,
   progress: ProgressSchema,
-  gpu_seconds: z.number().min(0),
+  gpu_seconds: GpuSecondsSchema,
 };
 
 const envelope = <T extends string, D extends z.ZodRawShape>(type: T, data: D) =>

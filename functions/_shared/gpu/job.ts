@@ -96,6 +96,34 @@ export const ResumeFromSchema = z.object({
 });
 export type ResumeFrom = z.infer<typeof ResumeFromSchema>;
 
+/** Line formats of `DatasetSpec` (types/dataset.ts DATASET_FORMATS). */
+export const LineFormatSchema = z.enum(["chat", "conversation", "sharegpt", "instruction", "prompt_completion"]);
+export type LineFormat = z.infer<typeof LineFormatSchema>;
+
+/** Chat templates of `DatasetSpec`, by tokenizer family (types/dataset.ts TOKENIZER_FAMILIES). */
+export const ChatTemplateSchema = z.enum(["llama3", "qwen3", "gemma3", "mistral-v1"]);
+
+const SkipLinesSchema = z.array(z.int().min(1)).max(100_000);
+
+/**
+ * How to read and mask the dataset, as the backend's validator checked it and
+ * counted its trainable tokens: skip blank lines and `skip_lines`, parse every
+ * other line in `line_format`, render with `chat_template` (null: raw text),
+ * and put in the loss only assistant messages (weight 0 excluded when
+ * `message_weights`), plus the prompt side when `train_on_inputs`.
+ */
+export const DatasetSpecSchema = z.object({
+  line_format: LineFormatSchema,
+  chat_template: ChatTemplateSchema.nullable(),
+  train_on_inputs: z.boolean(),
+  message_weights: z.boolean(),
+  /** 1-based physical lines (blank lines counted) not to train on, ascending. */
+  skip_lines: SkipLinesSchema,
+  /** The same for the validation file (`config.validation.dataset_url`). */
+  validation_skip_lines: SkipLinesSchema.optional(),
+});
+export type DatasetSpec = z.infer<typeof DatasetSpecSchema>;
+
 /** `POST /v1/jobs` body. */
 export const SubmitJobRequestSchema = z.object({
   /** A signed HTTPS URL the cluster GETs once at start; JSON Lines, one example per line. */
@@ -110,6 +138,8 @@ export const SubmitJobRequestSchema = z.object({
   metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
   /** Continue from a saved checkpoint instead of starting at step 0. */
   resume_from: ResumeFromSchema.optional(),
+  /** How to read and mask the data; absent: every non-blank line is an example (a JSON object). */
+  dataset_spec: DatasetSpecSchema.optional(),
 });
 export type SubmitJobRequest = z.input<typeof SubmitJobRequestSchema>;
 
@@ -198,6 +228,14 @@ export const JobErrorSchema = z.object({
 });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
+/**
+ * A run's GPU time so far (seconds times GPUs), at most 1e9 (about 31
+ * GPU-years): a larger value is a contract error, never a bill. The database
+ * bounds it further by wall time (private.usage_bound).
+ */
+export const MAX_GPU_SECONDS = 1e9;
+export const GpuSecondsSchema = z.number().min(0).max(MAX_GPU_SECONDS);
+
 export const JobSchema = z.object({
   id: z.string().min(1),
   idempotency_key: z.string().nullable(),
@@ -213,6 +251,8 @@ export const JobSchema = z.object({
   examples: z.int().min(0).nullable(),
   /** Evaluation examples (split off or in the validation file), null until read or without validation data. */
   validation_examples: z.int().min(0).nullable().optional(),
+  /** Tokens in the loss per epoch under the submit's `dataset_spec` masking rule; null without one or until read. */
+  trainable_tokens: z.int().min(0).nullable().optional(),
   progress: ProgressSchema,
   /** Points with `step > metrics_since_step` (all of them by default), ascending. */
   metrics: z.array(MetricPointSchema),
@@ -223,7 +263,7 @@ export const JobSchema = z.object({
   gpu_type: z.string(),
   gpu_count: z.int().min(1),
   /** GPU time consumed so far (seconds times GPUs); what the cluster bills. */
-  gpu_seconds: z.number().min(0),
+  gpu_seconds: GpuSecondsSchema,
   /** Set when the configuration has `early_stopping_patience`. */
   early_stopping: EarlyStoppingSchema.nullable().optional(),
   /** The checkpoint the job continued from, null when it started at step 0. */

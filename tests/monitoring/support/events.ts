@@ -39,6 +39,11 @@ export function oom(step: number): JobError {
   return { code: "oom", message: `CUDA out of memory at step ${step}`, retryable: true, category: "system", step };
 }
 
+/** A failure a new run on another node fixes (out-of-memory failures are the user's: LT401 is never retried). */
+export function nodeFailure(step: number): JobError {
+  return { code: "node_failure", message: `GPU node lost at step ${step}`, retryable: true, category: "system", step };
+}
+
 type Base = { sequence: number; status?: JobStatus; step?: number; total?: number; gpuSeconds?: number };
 
 /** A webhook event, validated against the contract. */

@@ -9,15 +9,32 @@ import { randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import type pg from "pg";
 import { webhookHeaders } from "../../../functions/_shared/webhooks.ts";
-import { createUser, type LocalUser } from "../../../stack/jwt.ts";
+import { mintApiKey, type LocalUser } from "../../../stack/jwt.ts";
+import { signedInUser } from "../../helpers/db.ts";
 import { type DatasetStats, DatasetStatsSchema } from "../../../types/dataset.ts";
 
 export const LLAMA = "llama-3.1-8b-instruct";
 
 export type Db = pg.Pool | pg.ClientBase;
 
+/**
+ * A user created through the Auth admin API of the stack `db` belongs to and
+ * signed in. That stack's API URL is the one the database itself keeps in
+ * Vault for pg_net (`project_url`); its keys are signed with `jwtSecret`.
+ */
 export async function makeUser(db: Db, jwtSecret: string, prefix = "mon"): Promise<LocalUser> {
-  return await createUser(db as pg.ClientBase, jwtSecret, `${prefix}-${randomUUID().slice(0, 8)}@example.test`);
+  const { rows } = await db.query<{ name: string; decrypted_secret: string }>(
+    "select name, decrypted_secret from vault.decrypted_secrets where name = 'project_url'",
+  );
+  const secret = (name: string) => {
+    const row = rows.find((r) => r.name === name);
+    if (!row) throw new Error(`Vault secret "${name}" is missing: is this database an embedded stack's?`);
+    return row.decrypted_secret;
+  };
+  return await signedInUser(
+    { API_URL: secret("project_url"), ANON_KEY: await mintApiKey(jwtSecret, "anon"), SERVICE_ROLE_KEY: await mintApiKey(jwtSecret, "service_role") },
+    `${prefix}-${randomUUID().slice(0, 8)}@example.test`,
+  );
 }
 
 /** Run `fn` as the user the way PostgREST does, in a transaction (committed with `commit`). */
