@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/realtime.ts [--subscribers 100,1000 --rate 5 --seconds 10]
  *
- * Boots its own throwaway stack. For each subscriber count it creates that
+ * Boots its own throwaway stack (with durable commits, as `npm run stack`). For each subscriber count it creates that
  * many users with one dataset each and opens one realtime-js client per user
  * (ws transport, the user's token). A writer then renames a random user's
  * dataset `--rate` times a second for `--seconds`, recording when each commit
@@ -58,7 +58,9 @@ const until = async (probe: () => boolean, ms: number, what: string) => {
 
 type Subject = { id: string; token: string; dataset: string };
 
-const stack = await startThrowawayStack("bench-realtime");
+// Durable commits as in `npm run stack`: a throwaway stack's synchronous_commit = off lets WAL reach
+// the decoder only when the WAL writer flushes it (up to 3 x wal_writer_delay later), which is not Realtime's latency.
+const stack = await startThrowawayStack("bench-realtime", { ephemeral: false });
 const s = stack.status;
 const writer = new pg.Client({ connectionString: s.DB_URL });
 await writer.connect();

@@ -64,7 +64,8 @@ describe("realtime sessions", () => {
 
   it("stops delivering to a subscriber whose token expired, while a live subscriber of the same user still receives", async () => {
     const owner = await userWithDataset(db, "rt-expiring");
-    const expiring = track(await watch({ token: await shortLivedToken(owner, 4), event: "UPDATE" }));
+    // Long enough to subscribe on a loaded machine, short enough to wait for.
+    const expiring = track(await watch({ token: await shortLivedToken(owner, 8), event: "UPDATE" }));
     const live = track(await watch({ token: owner.token, event: "UPDATE" }));
     await waitFor(() => expiring.statuses.includes("CLOSED"), { timeoutMs: 30_000, what: "the expiring channel to close" });
     expect(expiring.system.at(-1)).toMatchObject({ extension: "system", status: "error", message: "Token has expired 0 seconds ago" });
