@@ -99,6 +99,8 @@ export async function startRealtime(opts: RealtimeOptions): Promise<RealtimeServ
   hub.sync = wal.afterNextPoll;
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, path: string) => {
+    // A client that resets mid-handshake must not take the gateway down.
+    socket.on("error", () => socket.destroy());
     void (async () => {
       if (path !== "/websocket") return refuse(socket, 404, { message: "no Route matched with those values" });
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -118,6 +120,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<RealtimeServ
             if (m) await onMessage(hub, db, conn, m);
           }).catch((err: unknown) => log(`realtime: message failed: ${(err as Error).message}`));
         });
+        ws.on("error", () => ws.terminate());
         ws.on("close", () => {
           for (const ch of [...conn.channels.values()]) removeChannel(hub, ch);
           hub.connections.delete(conn);
