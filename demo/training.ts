@@ -1,14 +1,15 @@
 /**
  * Demo steps 2 and 3: the quote (a dry run of the job), then the job itself
- * through create_training_job, watched as a frontend would watch it (the
- * training_jobs row, job_events and the job_loss_curve RPC; a real frontend
- * would subscribe with Realtime instead of polling) until it finishes.
+ * through create_training_job, watched as a frontend would watch it until it
+ * finishes: the training_jobs row and job_events over Realtime, the loss
+ * chart from the job_loss_curve RPC whenever the job moved.
  */
 import { randomUUID } from "node:crypto";
 import { TrainingQuoteSchema, type TrainingQuote } from "../types/training-quote.ts";
 import { lossChart, type LossPoint } from "./chart.ts";
 import { unwrap } from "./client.ts";
 import type { DemoCtx } from "./dataset.ts";
+import { subscribeFeed } from "./realtime.ts";
 import { bar, clock, paint, Pace, thousands, type Screen } from "./ui.ts";
 
 export const BASE_MODEL = "llama-3.2-3b-instruct";
@@ -26,7 +27,6 @@ type JobRow = {
 type JobEvent = { id: number; created_at: string; level: string; type: string; message: string };
 
 const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out"];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The quote for training BASE_MODEL on the dataset; throws if the job would be refused. */
 export async function quote(ctx: DemoCtx, datasetId: string): Promise<TrainingQuote> {
@@ -75,6 +75,11 @@ function eventLine(screen: Screen, e: JobEvent): string {
 /** Watch the job until it ends; returns its final row. Streams events, redraws progress and the loss chart. */
 export async function watchJob(ctx: DemoCtx, jobId: string): Promise<JobRow> {
   const { screen, supabase } = ctx;
+  const feed = await subscribeFeed(supabase, `job-${jobId}`, [
+    { event: "UPDATE", table: "training_jobs", filter: `id=eq.${jobId}` },
+    { event: "INSERT", table: "job_events", filter: `job_id=eq.${jobId}` },
+  ]);
+  screen.ok(`Watching the job over Realtime (training_jobs id=eq.${jobId}, job_events job_id=eq.${jobId})`);
   const pace = new Pace();
   const chartWidth = Math.min(64, screen.term.columns - 12);
   let lastEvent = 0;
@@ -82,49 +87,60 @@ export async function watchJob(ctx: DemoCtx, jobId: string): Promise<JobRow> {
   let curve: LossPoint[] = [];
   let curveAt = 0;
   const deadline = Date.now() + ctx.timeoutMs;
-  for (;;) {
-    const job = unwrap("Reading the job", await supabase.from("training_jobs").select(JOB_COLUMNS).eq("id", jobId).single()) as JobRow;
-    const events: JobEvent[] = unwrap("Reading job events", await supabase.from("job_events")
-      .select("id, created_at, level, type, message").eq("job_id", jobId).gt("id", lastEvent).order("id"));
-    for (const e of events) {
+  const printEvents = (events: JobEvent[]) => {
+    for (const e of events.filter((x) => x.id > lastEvent)) {
       screen.line(eventLine(screen, e));
       lastEvent = e.id;
     }
-    const step = job.current_step ?? 0;
-    const total = job.total_steps ?? 1;
-    if (step > 0) pace.add(step);
-    if (Date.now() - curveAt > 800 || TERMINAL.includes(job.status)) {
-      curve = unwrap("job_loss_curve", await supabase.rpc("job_loss_curve", { job_id: jobId, max_points: chartWidth * 2 * 6 }))
-        .map((p) => ({ step: p.step, train: p.train_loss, eval: p.eval_loss }));
-      curveAt = Date.now();
-    }
-    const latest = curve.at(-1);
-    const lastEval = [...curve].reverse().find((p) => p.eval !== null)?.eval;
-    const eta = pace.eta(total - step);
-    const pct = Number(job.progress_pct);
-    const status = `step ${step}/${total}  epoch ${(job.current_epoch ?? 0).toFixed(3)}  ${job.status}  ETA ${eta === null ? "–:––" : clock(eta)}`;
-    const losses = `loss ${latest?.train?.toFixed(3) ?? "–"}  eval ${lastEval?.toFixed(3) ?? "–"}  GPU ${Number(job.actual_gpu_seconds ?? 0).toFixed(0)} s  cost ${Number(job.actual_cost ?? 0).toFixed(4)} ${job.currency}`;
-    if (screen.term.tty) {
-      screen.live.set([
-        "",
-        `  Training  ${paint(screen.term, "cyan", bar(pct / 100, 30))} ${pct.toFixed(0).padStart(3)}%  ${status}`,
-        `            ${losses}`,
-        "",
-        ...lossChart(screen.term, curve, { width: chartWidth, height: 12, totalSteps: total }),
-      ]);
-    } else if (Math.floor(pct / 10) > lastDecile && (step > 0 || pct > 0)) {
-      lastDecile = Math.floor(pct / 10);
-      screen.line(`  training ${pct.toFixed(0).padStart(3)}%  ${status}  ${losses}`);
-    }
-    if (TERMINAL.includes(job.status)) {
-      if (screen.term.tty) screen.live.freeze();
-      else {
-        screen.line();
-        for (const l of lossChart(screen.term, curve, { width: chartWidth, height: 12, totalSteps: total })) screen.line(l);
+  };
+  // What happened between creating the job and the subscription, read once.
+  let job = unwrap("Reading the job", await supabase.from("training_jobs").select(JOB_COLUMNS).eq("id", jobId).single()) as JobRow;
+  printEvents(unwrap("Reading job events", await supabase.from("job_events")
+    .select("id, created_at, level, type, message").eq("job_id", jobId).order("id")));
+  try {
+    for (;;) {
+      const step = job.current_step ?? 0;
+      const total = job.total_steps ?? 1;
+      if (step > 0) pace.add(step);
+      if (Date.now() - curveAt > 800 || TERMINAL.includes(job.status)) {
+        curve = unwrap("job_loss_curve", await supabase.rpc("job_loss_curve", { job_id: jobId, max_points: chartWidth * 2 * 6 }))
+          .map((p) => ({ step: p.step, train: p.train_loss, eval: p.eval_loss }));
+        curveAt = Date.now();
       }
-      return job;
+      const latest = curve.at(-1);
+      const lastEval = [...curve].reverse().find((p) => p.eval !== null)?.eval;
+      const eta = pace.eta(total - step);
+      const pct = Number(job.progress_pct);
+      const status = `step ${step}/${total}  epoch ${(job.current_epoch ?? 0).toFixed(3)}  ${job.status}  ETA ${eta === null ? "–:––" : clock(eta)}`;
+      const losses = `loss ${latest?.train?.toFixed(3) ?? "–"}  eval ${lastEval?.toFixed(3) ?? "–"}  GPU ${Number(job.actual_gpu_seconds ?? 0).toFixed(0)} s  cost ${Number(job.actual_cost ?? 0).toFixed(4)} ${job.currency}`;
+      if (screen.term.tty) {
+        screen.live.set([
+          "",
+          `  Training  ${paint(screen.term, "cyan", bar(pct / 100, 30))} ${pct.toFixed(0).padStart(3)}%  ${status}`,
+          `            ${losses}`,
+          "",
+          ...lossChart(screen.term, curve, { width: chartWidth, height: 12, totalSteps: total }),
+        ]);
+      } else if (Math.floor(pct / 10) > lastDecile && (step > 0 || pct > 0)) {
+        lastDecile = Math.floor(pct / 10);
+        screen.line(`  training ${pct.toFixed(0).padStart(3)}%  ${status}  ${losses}`);
+      }
+      if (TERMINAL.includes(job.status)) {
+        if (screen.term.tty) screen.live.freeze();
+        else {
+          screen.line();
+          for (const l of lossChart(screen.term, curve, { width: chartWidth, height: 12, totalSteps: total })) screen.line(l);
+        }
+        return job;
+      }
+      const changes = await feed.next(Math.max(0, deadline - Date.now())).catch((err: Error) => {
+        throw new Error(`The job did not finish in ${ctx.timeoutMs / 1000} s (status ${job.status}, step ${step}/${total}): ${err.message}`);
+      });
+      printEvents(changes.filter((c) => c.table === "job_events").map((c) => c.new as unknown as JobEvent));
+      const rows = changes.filter((c) => c.table === "training_jobs");
+      if (rows.length) job = { ...job, ...(rows.at(-1)!.new as Partial<JobRow>) };
     }
-    if (Date.now() > deadline) throw new Error(`The job did not finish in ${ctx.timeoutMs / 1000} s (status ${job.status}, step ${step}/${total})`);
-    await sleep(400);
+  } finally {
+    await feed.close();
   }
 }

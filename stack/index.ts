@@ -2,7 +2,8 @@
  * Boots the embedded local stack: Postgres (+ pg_cron), the platform surface,
  * migrations through the Supabase CLI, the pg_net worker, the GPU cluster
  * simulator, the real PostgREST, and the API gateway with PostgREST at
- * `/rest/v1`, the Auth and Storage stand-ins and the Deno functions runtime.
+ * `/rest/v1`, the Auth, Storage and Realtime stand-ins and the Deno
+ * functions runtime.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -21,6 +22,7 @@ import { ensurePostgresPackages, postgresLogTail, startPostgres, stopPostgres } 
 import { postgrestBinary, reloadPostgrestSchema, startPostgrest } from "./postgrest.ts";
 import { createRestGateway } from "./rest-gateway.ts";
 import { upsertVaultSecrets } from "./secrets.ts";
+import { startRealtime } from "./realtime/server.ts";
 import { startStorageServer } from "./storage/server.ts";
 import { loadFileSizeLimit } from "./storage/config.ts";
 import { routeLimits, withRouteLimits } from "./body-limits.ts";
@@ -158,12 +160,19 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
       port: config.restPort, logFile: resolve(config.stackDir, "postgrest.log"), log,
     });
     stops.push(() => postgrest.stop());
+    const realtime = await startRealtime({ dbUrl: config.dbUrl, jwtSecret: config.jwtSecret, log });
+    stops.push(() => realtime.close());
+
     const rest = createRestGateway({ upstream: postgrest.url, apiKeys: [anonKey, serviceRoleKey] });
 
     const routes: Record<string, RouteHandler> = {
       "/rest/v1": rest, "/auth/v1": auth.handler, "/storage/v1": storage.handler, "/functions/v1": functions.handler,
     };
-    const api = await startApiServer(config.apiPort, withRouteLimits(routes, routeLimits({ fileSizeLimit: loadFileSizeLimit(config.root) })));
+    const api = await startApiServer(
+      config.apiPort,
+      withRouteLimits(routes, routeLimits({ fileSizeLimit: loadFileSizeLimit(config.root) })),
+      { "/realtime/v1": realtime.upgrade },
+    );
     stops.push(() => api.close());
     log(`api: listening on ${config.apiUrl}`);
 
@@ -181,7 +190,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
       GPU_WEBHOOK_SECRET: gpuWebhookSecret,
       COMPONENTS: {
         postgres: "real", pg_cron: "real", supabase_cli: "real", deno: "real",
-        ...components, auth: "stand-in", storage: "stand-in", postgrest: "real", realtime: "absent",
+        ...components, auth: "stand-in", storage: "stand-in", postgrest: "real", realtime: "stand-in",
         gpu_cluster: "stand-in",
       },
     };

@@ -1,8 +1,9 @@
 /**
  * Realtime postgres_changes for the pipeline: the watched tables are in the
  * supabase_realtime publication with the replica identity Realtime needs
- * (the primary key), and Realtime's per-subscriber RLS check (can this
- * subscriber select the changed row?) only lets the owner see a change.
+ * (the primary key), and the policies Realtime's per-subscriber RLS check
+ * relies on (can this subscriber select the changed row?) admit only the
+ * owner. Delivery through supabase-js is tested in tests/realtime/.
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,6 +30,13 @@ describe("realtime", () => {
     expect(rows.map((r) => r.t)).toEqual(expect.arrayContaining(WATCHED));
   });
 
+  it("the Realtime stand-in reads the publication through a temporary pgoutput slot, so a stopped stack leaves none", async () => {
+    const { rows } = await db.query(
+      "select plugin, slot_type, temporary, active from pg_replication_slots where slot_name = 'supabase_realtime_replication_slot'",
+    );
+    expect(rows).toEqual([{ plugin: "pgoutput", slot_type: "logical", temporary: true, active: true }]);
+  });
+
   it.each(WATCHED)("%s has a primary key as replica identity and row level security", async (table) => {
     const { rows } = await db.query(
       `select c.relreplident as identity, c.relrowsecurity as rls,
@@ -40,8 +48,8 @@ describe("realtime", () => {
     expect(rows[0]).toEqual({ identity: "d", rls: true, has_pk: true });
   });
 
-  it("a change is visible only to its owner's subscription", async () => {
-    // What Realtime does per subscriber: select the changed row under the subscriber's claims.
+  it("each watched row can be selected under its owner's claims and not under another user's", async () => {
+    // The question Realtime's per-subscriber check asks (delivery itself: tests/realtime/).
     const seen = await rolledBack(db, async () => {
       const w = await seedWorld(db);
       await db.query("update public.training_jobs set status = 'dispatching' where id = $1", [w.job]);

@@ -2,7 +2,8 @@
  * `npm start -- --once` as a newcomer runs it, in a child process with its
  * own stack folder and free ports, its output piped (not a terminal): it
  * boots a clean stack, validates the sample dataset, quotes and trains a job
- * on the GPU simulator, downloads the adapter, checks its SHA-256 against
+ * on the GPU simulator (watching the dataset and the job over Realtime, no
+ * polling loop), downloads the adapter, checks its SHA-256 against
  * model_artifacts and exits 0, with plain progress lines and no terminal
  * control codes. One test: it boots a stack of its own.
  */
@@ -50,6 +51,7 @@ describe("npm start", () => {
       /• postgrest: starting on 127\.0\.0\.1:\d+/,
       /✔ Stack ready in [\d.]+ s/,
       /✔ Signed in as demo@helio\.example/,
+      /✔ Watching the dataset over Realtime \(postgres_changes on datasets, id=eq\.[0-9a-f-]{36}\)/,
       /✔ Uploaded 260 KiB to lora-datasets\/.+\/customer-support\.jsonl with supabase-js/,
       /validating 100% \(ready\)/,
       /✔ Validation ready in [\d.]+ s/,
@@ -59,6 +61,7 @@ describe("npm start", () => {
       /steps {9}135 \(360 examples/,
       /cost {10}\d+\.\d{4} USD/,
       /✔ Created job [0-9a-f-]{36} \(status queued, 135 steps\)/,
+      /✔ Watching the job over Realtime \(training_jobs id=eq\.[0-9a-f-]{36}, job_events job_id=eq\.[0-9a-f-]{36}\)/,
       /dispatch\.submitted +The GPU cluster accepted job/,
       /training 100% {2}step 135\/135/,
       /delivery\.completed/,

@@ -11,6 +11,7 @@ import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import pg from "pg";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import WebSocket from "ws";
 import { type GpuSimulator, type GpuSimulatorFaults, startGpuSimulator } from "../../../gpu-cluster/simulator/index.ts";
 import { generateWebhookSecret } from "../../../functions/_shared/webhooks.ts";
 import { loadStackConfig, PROJECT_ROOT } from "../../../stack/config.ts";
@@ -47,11 +48,6 @@ export type World = {
   stop: () => Promise<void>;
 };
 
-class NoWebSocket {
-  constructor() {
-    throw new Error("Realtime is not available in these tests");
-  }
-}
 
 /** Start a simulator and a stack wired to it. */
 export async function startWorld(opts: WorldOptions): Promise<World> {
@@ -113,7 +109,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     createClient(s.API_URL, key, {
       global: token ? { headers: { Authorization: `Bearer ${token}` } } : {},
       auth: { persistSession: false, autoRefreshToken: false },
-      realtime: { transport: NoWebSocket as never },
+      realtime: { transport: WebSocket as never },
     });
   return {
     apiUrl: s.API_URL,
