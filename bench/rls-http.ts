@@ -7,7 +7,9 @@
  */
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import type { StackStatus } from "../stack/index.ts";
-import { mintUserToken } from "../stack/jwt.ts";
+// The load's users are bulk-inserted with SQL (bench/rls-load.ts: no passwords, no sessions), so
+// their access tokens are signed here in GoTrue's claim shape instead of signing 10,000 users in.
+import { mintUserToken } from "../tests/helpers/tokens.ts";
 import type { Role } from "./rls-queries.ts";
 
 export type Sample = { user: string; job?: string };
