@@ -23,11 +23,16 @@
  * load from other processes on the machine falls on all of them alike.
  * Prints p50/p95/p99 of the statement and of the whole request, the ratio to
  * the baseline, and EXPLAIN (ANALYZE, BUFFERS) of each statement once.
+ * Then the same reads as supabase-js calls against the stack's API URL
+ * (gateway, real PostgREST; bench/rls-http.ts), checked to return the SQL
+ * variant's body, interleaved with that SQL variant in the same rounds, with
+ * p50/p95/p99 and the HTTP overhead over the SQL request.
  */
 import os from "node:os";
 import pg from "pg";
 import { startThrowawayStack } from "../stack/throwaway.ts";
 import { load, picks, planLoad, type Picks } from "./rls-load.ts";
+import { HTTP_CURVE_VARIANTS, HTTP_RPC_VARIANTS, httpClients, httpListVariants, httpRequest, type HttpClients, type HttpVariant } from "./rls-http.ts";
 import { answer, CURVE_RPC_SQL, CURVE_SQL, explain, listJobsSql, request, type Timing, type Variant } from "./rls-queries.ts";
 
 function arg(name: string, dflt: number): number {
@@ -49,7 +54,8 @@ const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 
 type Sample = { user: string; job?: string };
-type Scenario = { title: string; draw: () => Sample; variants: Variant<Sample>[]; baseline: string };
+/** `http`: the same reads as supabase-js calls through /rest/v1, timed in the same run. */
+type Scenario = { title: string; draw: () => Sample; variants: Variant<Sample>[]; baseline: string; http: HttpVariant[] };
 
 function scenarios(p: Picks): Scenario[] {
   const listVariants = (suffix: string): Variant<Sample>[] => [
@@ -59,8 +65,10 @@ function scenarios(p: Picks): Scenario[] {
   ];
   const curve = (s: Sample) => [s.job];
   return [
-    { title: "job list, typical user", draw: () => ({ user: pick(p.typical) }), variants: listVariants("typical"), baseline: "list_service_typical" },
-    { title: "job list, heavy user", draw: () => ({ user: pick(p.heavy) }), variants: listVariants("heavy"), baseline: "list_service_heavy" },
+    { title: "job list, typical user", draw: () => ({ user: pick(p.typical) }), variants: listVariants("typical"), baseline: "list_service_typical",
+      http: httpListVariants("typical") },
+    { title: "job list, heavy user", draw: () => ({ user: pick(p.heavy) }), variants: listVariants("heavy"), baseline: "list_service_heavy",
+      http: httpListVariants("heavy") },
     {
       title: "loss curve rows (1,000–5,000 points)",
       draw: () => { const c = pick(p.curves); return { user: c.user, job: c.job }; },
@@ -69,6 +77,7 @@ function scenarios(p: Picks): Scenario[] {
         { name: "curve_service", role: "service_role", statement: "metrics_points", sql: CURVE_SQL, params: curve },
       ],
       baseline: "curve_service",
+      http: HTTP_CURVE_VARIANTS,
     },
     {
       title: "loss curve RPC job_loss_curve(job, 500)",
@@ -78,6 +87,7 @@ function scenarios(p: Picks): Scenario[] {
         { name: "rpc_service", role: "service_role", statement: "rpc/job_loss_curve", sql: CURVE_RPC_SQL, params: (s) => [s.job, 500] },
       ],
       baseline: "rpc_service",
+      http: HTTP_RPC_VARIANTS,
     },
   ];
 }
@@ -123,6 +133,73 @@ function report(sc: Scenario, timings: Map<string, Timing[]>): void {
     );
   }
 }
+
+type Clients = HttpClients;
+type HttpTiming = { ms: number; rows: number };
+
+/**
+ * The supabase-js calls interleaved with their SQL variants in the same rounds (as the SQL variants are
+ * with each other), so that the load other processes put on the machine falls on both alike.
+ */
+async function httpMeasure(api: pg.Client, clients: Clients, sc: Scenario): Promise<{ http: Map<string, HttpTiming[]>; sql: Map<string, Timing[]> }> {
+  const http = new Map(sc.http.map((v) => [v.name, [] as HttpTiming[]]));
+  const sql = new Map(sc.http.map((v) => [v.name, [] as Timing[]]));
+  const steps = sc.http.flatMap((v) => {
+    const sv = sc.variants.find((x) => x.name === v.name)!;
+    return [
+      async (keep: boolean) => { const t = await httpRequest(clients, v, sc.draw()); if (keep) http.get(v.name)!.push(t); },
+      async (keep: boolean) => {
+        const s = sc.draw();
+        const t = await request(api, sv, s, sv.role === "authenticated" ? s.user : undefined);
+        if (keep) sql.get(v.name)!.push(t);
+      },
+    ];
+  });
+  for (const [n, budget, keep] of [[WARMUP, BUDGET_MS / 10, false], [ITERATIONS, BUDGET_MS, true]] as const) {
+    const start = performance.now();
+    for (let i = 0; i < n && performance.now() - start < budget; i++) {
+      for (const step of [...steps].sort(() => Math.random() - 0.5)) await step(keep);
+    }
+  }
+  return { http, sql };
+}
+
+/** End-to-end supabase-js figures beside the SQL request figures of the same variant; overhead = HTTP − SQL request. */
+function httpReport(sc: Scenario, sql: Map<string, Timing[]>, timings: Map<string, HttpTiming[]>): void {
+  console.log(`\n### ${sc.title}, supabase-js over HTTP (${timings.get(sc.http[0]!.name)!.length} requests per variant)`);
+  console.log("variant              | HTTP ms p50 / p95 / p99 | SQL request ms p50 / p95 (same rounds) | HTTP overhead ms p50 / p95 | rows");
+  for (const v of sc.http) {
+    const h = stats(timings.get(v.name)!.map((t) => t.ms));
+    const q = stats(sql.get(v.name)!.map((t) => t.requestMs));
+    const rows = stats(timings.get(v.name)!.map((t) => t.rows)).p50;
+    // A raw curve over HTTP stops at db-max-rows: less work than the SQL read, so no overhead to compute.
+    const sameWork = rows === stats(sql.get(v.name)!.map((t) => t.rows)).p50 || rows < MAX_ROWS;
+    const overhead = sameWork ? `${f(h.p50 - q.p50)} / ${f(h.p95 - q.p95)}` : `n/a (${MAX_ROWS}-row cap)`;
+    console.log(
+      `${v.name.padEnd(20)} | ${f(h.p50)} / ${f(h.p95)} / ${f(h.p99)}`.padEnd(48) + `| ${f(q.p50)} / ${f(q.p95)}`.padEnd(41) +
+        `| ${overhead}`.padEnd(29) + `| ${rows}`,
+    );
+  }
+}
+
+/**
+ * PostgREST must answer what the SQL variant answers, or the overhead compares different work.
+ * db-max-rows (1000, as on Supabase) caps a raw read: the SQL body is cut to that many rows.
+ */
+async function checkHttpAnswers(api: pg.Client, clients: Clients, sc: Scenario): Promise<void> {
+  for (let k = 0; k < 3; k++) {
+    const s = sc.draw();
+    for (const v of sc.http) {
+      const sqlVariant = sc.variants.find((x) => x.name === v.name)!;
+      const sqlBody = JSON.parse(await answer(api, sqlVariant, s, sqlVariant.role === "authenticated" ? s.user : undefined)) as unknown[];
+      const httpBody = (await httpRequest(clients, v, s)).body;
+      if (JSON.stringify(httpBody) !== JSON.stringify(sqlBody.slice(0, MAX_ROWS))) {
+        throw new Error(`${sc.title}: ${v.name} over HTTP disagrees with SQL for ${JSON.stringify(s)}`);
+      }
+    }
+  }
+}
+const MAX_ROWS = 1000;
 
 /** The lines of a plan a reader needs: nodes, index use, buffers, timing. */
 const summarise = (plan: string[]) =>
@@ -178,6 +255,16 @@ async function main(): Promise<void> {
     console.log("\nanswers checked: every variant returns the same body for the same user or job (5 draws per scenario)");
     console.log(`\n## Timings (ms; ${ITERATIONS} requests per variant after ${WARMUP} warm-up rounds; load average before: ${loadavg()})`);
     for (const sc of all) report(sc, await measure(api, sc));
+    console.log(`\nload average after SQL timing: ${loadavg()}`);
+
+    const clients = await httpClients(stack.status);
+    for (const sc of all) await checkHttpAnswers(api, clients, sc);
+    console.log("\nanswers checked: every supabase-js call returns the SQL variant's body (3 draws per scenario; raw curves cut at db-max-rows 1000)");
+    console.log(`\n## End to end through supabase-js, the gateway and PostgREST ${stack.status.COMPONENTS.postgrest === "real" ? "(real)" : "(?)"} (ms; load average before: ${loadavg()})`);
+    for (const sc of all) {
+      const t = await httpMeasure(api, clients, sc);
+      httpReport(sc, t.sql, t.http);
+    }
     console.log(`\nload average after timing: ${loadavg()}`);
 
     const prepared = await api.query<{ name: string; generic_plans: string; custom_plans: string }>(

@@ -1800,6 +1800,10 @@ declare
   v_retryable boolean := coalesce((p_error ->> 'retryable')::boolean, false);
   v_cfg jsonb := coalesce(p_config, '{}'::jsonb);
   v_out jsonb;
+  -- Half the micro-batch, twice the accumulation: same effective batch, so the same total_steps.
+  v_smaller jsonb := case when (v_cfg ->> 'batch_size')::integer > 1 then jsonb_build_object(
+    'batch_size', (v_cfg ->> 'batch_size')::integer / 2,
+    'gradient_accumulation_steps', coalesce((v_cfg ->> 'gradient_accumulation_steps')::integer, 1) * 2) end;
 begin
   v_out := case
     -- Out of memory loading the model (the cluster's user error at step 0): no batch size helps.
@@ -1808,10 +1812,17 @@ begin
       'message', format('The base model does not fit in the GPUs'' memory: %s', v_msg),
       'hint', 'Set "quantization": "4bit" in the configuration (QLoRA: about a quarter of the weight memory), or pick a smaller base model.')
   else case v_code
-    when 'oom' then jsonb_build_object('code', 'LT401', 'kind', 'system', 'retryable', v_retryable,
-      'message', format('The GPU ran out of memory at step %s (batch_size %s, max_seq_length %s, LoRA rank %s)',
-        v_step, coalesce(v_cfg ->> 'batch_size', '?'), coalesce(v_cfg ->> 'max_seq_length', '?'), coalesce(v_cfg #>> '{lora,rank}', '?')),
-      'hint', 'Halve batch_size and double gradient_accumulation_steps (same effective batch), or lower max_seq_length or the LoRA rank, then retry.')
+    -- Out of memory while training: the same configuration runs out again, so retrying it would
+    -- bill the user for nothing. Only the user can choose what to give up (micro-batch, sequence
+    -- length, rank), so it is theirs to decide, with the concrete values to try.
+    when 'oom' then jsonb_build_object('code', 'LT401', 'kind', 'user', 'retryable', false,
+      'message', format('The GPU ran out of memory at step %s (batch_size %s, gradient_accumulation_steps %s, max_seq_length %s, LoRA rank %s); the job was not retried with the same configuration',
+        v_step, coalesce(v_cfg ->> 'batch_size', '?'), coalesce(v_cfg ->> 'gradient_accumulation_steps', '?'),
+        coalesce(v_cfg ->> 'max_seq_length', '?'), coalesce(v_cfg #>> '{lora,rank}', '?')),
+      'hint', case when v_smaller is not null
+        then format('Continue with a smaller micro-batch and the same effective batch and steps: public.retry_training_job(job_id, checkpoint_id, config => ''%s''); or lower max_seq_length or the LoRA rank.', v_smaller)
+        else 'batch_size is already 1: lower max_seq_length or the LoRA rank, or set "quantization": "4bit", then continue with public.retry_training_job(job_id, checkpoint_id, config => ...).' end,
+      'suggested_config', v_smaller)
     when 'dataset_unreachable' then jsonb_build_object('code', 'LT402', 'kind', 'system', 'retryable', true,
       'message', format('The GPU cluster could not download the dataset: %s', v_msg),
       'hint', 'Usually an expired or revoked download link; a retry signs a new one. If the dataset was deleted, create the job again with another dataset.')
@@ -1846,28 +1857,24 @@ $$;
 -- Name: FUNCTION cluster_failure(p_error jsonb, p_config jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.cluster_failure(p_error jsonb, p_config jsonb) IS 'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}: an out-of-memory failure while training names the configuration values it depends on (LT401), one loading the model asks for 4-bit quantization (LT408).';
+COMMENT ON FUNCTION private.cluster_failure(p_error jsonb, p_config jsonb) IS 'Translates a cluster JobError {code, message, retryable, category, step} into the job error {code (LT401-LT409, LT414), message, hint, kind (user|system), retryable, details.cluster_error}: an out-of-memory failure while training is the user''s to fix (LT401, never retried; suggested_config halves batch_size and doubles gradient_accumulation_steps), one loading the model asks for 4-bit quantization (LT408).';
 
 --
 -- Name: cluster_gpu_type(text); Type: FUNCTION; Schema: private; Owner: -
 --
 
 CREATE FUNCTION private.cluster_gpu_type(p_gpu_type text) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select case p_gpu_type
-    when 'nvidia-a100-80gb' then 'A100-80GB'
-    when 'nvidia-h100-80gb' then 'H100-80GB'
-    when 'nvidia-l40s-48gb' then 'L40S-48GB'
-  end
+  select g.cluster_gpu_type from private.cluster_gpus g where g.gpu_type = p_gpu_type
 $$;
 
 --
 -- Name: FUNCTION cluster_gpu_type(p_gpu_type text); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.cluster_gpu_type(p_gpu_type text) IS 'The GPU cluster''s name for a base_models.gpu_type, or null when the cluster has no such GPU (it then uses its default).';
+COMMENT ON FUNCTION private.cluster_gpu_type(p_gpu_type text) IS 'The GPU cluster''s name for a base_models.gpu_type (private.cluster_gpus), or null when the cluster does not offer it.';
 
 --
 -- Name: cluster_idempotency_key(uuid, integer); Type: FUNCTION; Schema: private; Owner: -
@@ -1897,6 +1904,7 @@ CREATE FUNCTION private.cluster_job_config(p_job_id uuid) RETURNS jsonb
   -- TrainingConfig of gpu-cluster/openapi.yaml from the resolved config: PEFT names for LoRA,
   -- warmup as steps, "no intermediate checkpoints/evaluations" (null) as "at the last step".
   -- A validation dataset is not here: its signed URL is added by the dispatch worker.
+  -- gpu_type is never left out: without it the cluster would pick its default GPU.
   select jsonb_strip_nulls(jsonb_build_object(
     'base_model', b.hf_repo,
     'parameter_count', b.parameter_count,
@@ -1922,7 +1930,7 @@ CREATE FUNCTION private.cluster_job_config(p_job_id uuid) RETURNS jsonb
                        then jsonb_build_object('split_fraction', (c #>> '{validation,split_fraction}')::numeric) end,
     'early_stopping_patience', (c ->> 'early_stopping_patience')::integer,
     'expected_tokens_per_second', private.training_throughput(b.throughput_tokens_per_second, c),
-    'gpu_type', private.cluster_gpu_type(b.gpu_type),
+    'gpu_type', coalesce(private.cluster_gpu_type(b.gpu_type), b.gpu_type),
     'gpu_count', b.gpu_count))
   from public.training_jobs j
   join public.base_models b on b.id = j.base_model_id
@@ -1934,7 +1942,7 @@ $$;
 -- Name: FUNCTION cluster_job_config(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.cluster_job_config(p_job_id uuid) IS 'The GPU cluster TrainingConfig (gpu-cluster/openapi.yaml) of a job: its resolved config in PEFT names, warmup_steps from warmup_ratio and total_steps, quantization, a validation split, early stopping, lr_scheduler_num_cycles = epochs for cosine_with_restarts, the catalog throughput (times qlora_throughput_factor for 4-bit runs, as the estimate) and GPUs. A validation dataset''s signed URL is added by the dispatch worker.';
+COMMENT ON FUNCTION private.cluster_job_config(p_job_id uuid) IS 'The GPU cluster TrainingConfig (gpu-cluster/openapi.yaml) of a job: its resolved config in PEFT names, warmup_steps from warmup_ratio and total_steps, quantization, a validation split, early stopping, lr_scheduler_num_cycles = epochs for cosine_with_restarts, the catalog throughput (times qlora_throughput_factor for 4-bit runs, as the estimate), the GPU count and always a gpu_type: the cluster''s name from private.cluster_gpus, else the catalog''s (which the cluster refuses rather than running the job on another GPU).';
 
 --
 -- Name: cluster_resume_from(uuid); Type: FUNCTION; Schema: private; Owner: -
@@ -3120,29 +3128,65 @@ CREATE FUNCTION private.fail_or_retry(p_job_id uuid, p_failure jsonb) RETURNS te
 declare
   v_job public.training_jobs;
   v_max integer := private.job_setting('auto_retry_max')::integer;
+  v_failure jsonb := p_failure;
+  v_lost_run text;
+  v_lost_reason text;
   v_resume jsonb;
 begin
   select * into v_job from public.training_jobs j where j.id = p_job_id for update;
   if v_job.status not in ('running', 'cancelling') then
     return v_job.status::text;
   end if;
-  if v_job.status = 'running' and coalesce((p_failure ->> 'retryable')::boolean, false)
-     and p_failure ->> 'kind' = 'system' and v_job.attempt_count <= v_max then
-    v_resume := private.resume_point(v_job.id);
+
+  -- What the failure says about the checkpoints the cluster still has.
+  if p_failure ->> 'code' = 'LT414' then
+    select d.request #>> '{resume_from,job_id}' into v_lost_run
+      from private.training_job_dispatch d where d.job_id = v_job.id;
+    v_lost_run := coalesce(v_lost_run, private.resume_point(v_job.id) ->> 'external_job_id');
+    v_lost_reason := 'checkpoint_unavailable';
+  elsif p_failure ->> 'code' = 'LT411' and p_failure #> '{details,since}' is not null then
+    -- The 404 path of private.poll_failed: the cluster no longer knows the run at all.
+    v_lost_run := v_job.external_job_id;
+    v_lost_reason := 'not_found';
+  end if;
+  if v_lost_run is not null then
+    insert into private.lost_cluster_runs (external_job_id, job_id, reason, details)
+    values (v_lost_run, v_job.id, v_lost_reason, jsonb_build_object('error', p_failure, 'run', v_job.attempt_count))
+    on conflict (external_job_id) do nothing;
+  end if;
+
+  v_resume := private.resume_point(v_job.id);
+  if p_failure ->> 'code' = 'LT414' then
+    -- Retried only when there is somewhere else to start: a checkpoint the cluster may still
+    -- have, or step 0 for a job that was not created from a checkpoint.
+    v_failure := v_failure || jsonb_build_object('retryable',
+      case when v_resume is null then v_job.resume_from_checkpoint_id is null
+           else not (v_resume ->> 'cluster_lost')::boolean end);
+  end if;
+
+  if v_job.status = 'running' and coalesce((v_failure ->> 'retryable')::boolean, false)
+     and v_failure ->> 'kind' = 'system' and v_job.attempt_count <= v_max then
     perform private.monitor_event(v_job.id, 'warning', 'training.retry_scheduled',
-      format('Run %s failed: %s. Retrying automatically (retry %s of %s)%s', v_job.attempt_count, p_failure ->> 'message',
+      format('Run %s failed: %s. Retrying automatically (retry %s of %s)%s%s', v_job.attempt_count, v_failure ->> 'message',
         v_job.attempt_count, v_max,
-        case when v_resume is null then ' from the start' else format(' from %s (step %s)', coalesce(v_resume ->> 'name', 'the latest checkpoint'), v_resume ->> 'step') end),
+        case when v_resume is null then ' from the start (step 0)'
+             else format(' from %s (step %s)', coalesce(v_resume ->> 'name', 'the latest checkpoint'), v_resume ->> 'step') end,
+        case when v_lost_run is not null
+             then format(': the GPU cluster no longer has the checkpoints of cluster job "%s", so the run falls back to %s',
+               v_lost_run, case when v_resume is null then 'step 0' else 'the latest checkpoint it still has' end)
+             else '' end),
       jsonb_build_object('run', v_job.attempt_count, 'retry', v_job.attempt_count, 'max_retries', v_max,
-        'error', p_failure, 'resume_from', v_resume));
+        'error', v_failure, 'resume_from', v_resume,
+        'fallback', case when v_lost_run is not null then jsonb_build_object('lost_cluster_job', v_lost_run,
+          'reason', v_lost_reason, 'resume_from', coalesce(v_resume ->> 'name', 'step 0')) end));
     update public.training_jobs set status = 'queued', error = null where id = v_job.id;
     return 'queued';
   end if;
   update public.training_jobs
      set status = 'failed',
-         error = p_failure || jsonb_build_object('runs', v_job.attempt_count)
-               || case when v_job.attempt_count > 1 and p_failure ->> 'kind' = 'system'
-                    then jsonb_build_object('message', format('%s (after %s runs)', p_failure ->> 'message', v_job.attempt_count))
+         error = v_failure || jsonb_build_object('runs', v_job.attempt_count)
+               || case when v_job.attempt_count > 1 and v_failure ->> 'kind' = 'system'
+                    then jsonb_build_object('message', format('%s (after %s runs)', v_failure ->> 'message', v_job.attempt_count))
                     else '{}'::jsonb end
    where id = v_job.id;
   return 'failed';
@@ -3153,7 +3197,7 @@ $$;
 -- Name: FUNCTION fail_or_retry(p_job_id uuid, p_failure jsonb); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.fail_or_retry(p_job_id uuid, p_failure jsonb) IS 'Ends a failed run of a running or cancelling job: with a retryable system failure and retries left (attempt_count <= auto_retry_max) the job goes back to queued with a training.retry_scheduled event naming the checkpoint the next run continues from (private.resume_point); otherwise it fails with p_failure (plus runs). Returns the new status.';
+COMMENT ON FUNCTION private.fail_or_retry(p_job_id uuid, p_failure jsonb) IS 'Ends a failed run of a running or cancelling job. Records a cluster run whose checkpoints are gone (LT414: the run resumed from; LT411 after 404s: the run itself) in private.lost_cluster_runs. With a retryable system failure and retries left (attempt_count <= auto_retry_max) the job goes back to queued with a training.retry_scheduled event naming where the next run continues (private.resume_point: the latest checkpoint the cluster still has, else step 0) and any fallback; LT414 counts as retryable when such a fallback exists (never dropping a checkpoint the job was created from). Otherwise it fails with the failure (plus runs). Returns the new status.';
 
 --
 -- Name: find_duplicate_training_job(public.training_jobs); Type: FUNCTION; Schema: private; Owner: -
@@ -4061,15 +4105,17 @@ CREATE FUNCTION private.resume_point(p_job_id uuid) RETURNS jsonb
     AS $$
   select jsonb_build_object('id', k.id, 'job_id', k.job_id, 'step', k.step, 'epoch', k.epoch,
            'train_loss', k.train_loss, 'eval_loss', k.eval_loss, 'name', k.metrics ->> 'name',
-           'external_job_id', k.external_job_id)
+           'external_job_id', k.external_job_id, 'source', k.source,
+           'cluster_lost', exists (select 1 from private.lost_cluster_runs l where l.external_job_id = k.external_job_id))
     from public.training_jobs j
     join lateral (
       select x.*
-        from ((select c.*, 1 as preference from public.checkpoints c
+        from ((select c.*, 1 as preference, 'own' as source from public.checkpoints c
                 where c.job_id = j.id and c.external_job_id is not null and c.metrics ? 'name'
+                  and not exists (select 1 from private.lost_cluster_runs l where l.external_job_id = c.external_job_id)
                 order by c.step desc limit 1)
               union all
-              select c.*, 2 from public.checkpoints c where c.id = j.resume_from_checkpoint_id) as x
+              select c.*, 2, 'created_from' from public.checkpoints c where c.id = j.resume_from_checkpoint_id) as x
        order by x.preference
        limit 1
     ) k on true
@@ -4080,7 +4126,7 @@ $$;
 -- Name: FUNCTION resume_point(p_job_id uuid); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.resume_point(p_job_id uuid) IS 'The checkpoint the job''s next run continues from, as JSON {id, job_id, step, epoch, train_loss, eval_loss, name, external_job_id}: its own latest checkpoint that names its cluster run (after a failed run), else the parent''s checkpoint it was created from (resume_from_checkpoint_id), else null (step 0).';
+COMMENT ON FUNCTION private.resume_point(p_job_id uuid) IS 'The checkpoint the job''s next run continues from, as JSON {id, job_id, step, epoch, train_loss, eval_loss, name, external_job_id, source: own|created_from, cluster_lost}: its own latest checkpoint that names its cluster run and whose run the cluster has not lost (private.lost_cluster_runs), else the parent''s checkpoint it was created from (resume_from_checkpoint_id; cluster_lost says whether the cluster lost it), else null (step 0).';
 
 --
 -- Name: retry_dataset_validation(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: -
@@ -4335,6 +4381,31 @@ $$;
 COMMENT ON FUNCTION private.tg_auth_users__enqueue_storage_cleanup() IS 'Trigger: a deleted auth.users row queues the removal of everything under lora-datasets/{user_id}/ and lora-models/{user_id}/ (pgmq storage_cleanup) and wakes the storage-cleanup worker.';
 
 --
+-- Name: tg_base_models__check_cluster_gpu(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_base_models__check_cluster_gpu() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.enabled and private.cluster_gpu_type(new.gpu_type) is null then
+    raise exception 'Base model "%" cannot be enabled on GPU type "%": the GPU cluster does not offer it', new.id, new.gpu_type
+      using errcode = 'LT330',
+            hint = format('Use one of %s, or add the cluster''s name for it to private.cluster_gpus first.',
+              (select string_agg(format('"%s"', g.gpu_type), ', ' order by g.gpu_type) from private.cluster_gpus g));
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_base_models__check_cluster_gpu(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_base_models__check_cluster_gpu() IS 'Trigger: an enabled base model must run on a GPU type the GPU cluster offers (private.cluster_gpus; LT330), so no job is quoted for one GPU and run on another.';
+
+--
 -- Name: tg_checkpoints__set_external_job_id(); Type: FUNCTION; Schema: private; Owner: -
 --
 
@@ -4359,6 +4430,33 @@ $$;
 --
 
 COMMENT ON FUNCTION private.tg_checkpoints__set_external_job_id() IS 'Trigger: a checkpoint saved (or saved again) by a run records that run''s cluster job id (public.training_jobs.external_job_id).';
+
+--
+-- Name: tg_cluster_gpus__keep_used(); Type: FUNCTION; Schema: private; Owner: -
+--
+
+CREATE FUNCTION private.tg_cluster_gpus__keep_used() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_models text;
+begin
+  select string_agg(format('"%s"', b.id), ', ' order by b.id) into v_models
+    from public.base_models b where b.gpu_type = old.gpu_type and b.enabled;
+  if v_models is not null then
+    raise exception 'GPU type "%" is used by enabled base models %', old.gpu_type, v_models
+      using errcode = 'LT330', hint = 'Disable those models (or move them to another GPU type) first.';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_cluster_gpus__keep_used(); Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON FUNCTION private.tg_cluster_gpus__keep_used() IS 'Trigger: a GPU type enabled base models use cannot be removed or renamed (LT330).';
 
 --
 -- Name: tg_dataset_validation_runs__drop_example_hashes(); Type: FUNCTION; Schema: private; Owner: -
@@ -6566,10 +6664,10 @@ $$;
 COMMENT ON FUNCTION public.cancel_training_job(job_id uuid) IS 'Cancels one of the caller''s jobs, idempotently: pending or queued jobs are cancelled at once; dispatching or running jobs become cancelling and the poller stops the cluster job, then marks them cancelled (or succeeded/failed if the cluster finished first). Returns the job. LT420: not the caller''s job; LT421: already finished.';
 
 --
--- Name: create_training_job(uuid, text, jsonb, uuid, text, text, text, uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: create_training_job(uuid, text, jsonb, uuid, text, text, text, uuid, uuid, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb DEFAULT '{}'::jsonb, validation_dataset_id uuid DEFAULT NULL::uuid, name text DEFAULT NULL::text, suffix text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text, parent_job_id uuid DEFAULT NULL::uuid, resume_from_checkpoint_id uuid DEFAULT NULL::uuid) RETURNS public.training_jobs
+CREATE FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb DEFAULT '{}'::jsonb, validation_dataset_id uuid DEFAULT NULL::uuid, name text DEFAULT NULL::text, suffix text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text, parent_job_id uuid DEFAULT NULL::uuid, resume_from_checkpoint_id uuid DEFAULT NULL::uuid, start boolean DEFAULT true) RETURNS public.training_jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -6615,20 +6713,29 @@ begin
     end if;
   end if;
 
+  -- start => false: admitted now (validation, estimate, quotas), dispatched once the owner calls
+  -- public.start_training_job(). A double submit returns the existing job whatever its status.
   insert into public.training_jobs (user_id, dataset_id, validation_dataset_id, base_model_id, name, suffix,
-    requested_config, idempotency_key, parent_job_id, resume_from_checkpoint_id)
+    requested_config, idempotency_key, parent_job_id, resume_from_checkpoint_id, status)
   values (v_uid, v_new.dataset_id, v_new.validation_dataset_id, v_new.base_model_id, name, v_new.suffix,
-    v_new.requested_config, idempotency_key, v_new.parent_job_id, v_new.resume_from_checkpoint_id)
+    v_new.requested_config, idempotency_key, v_new.parent_job_id, v_new.resume_from_checkpoint_id,
+    case when coalesce(start, true) then 'queued' else 'pending' end::public.training_job_status)
   returning * into v_new;
+  if not coalesce(start, true) then
+    perform private.monitor_event(v_new.id, 'info', 'job.awaiting_start',
+      'Created for review: the job is admitted and waits in pending until public.start_training_job() is called',
+      jsonb_build_object('estimated_cost', v_new.estimated_cost, 'currency', v_new.currency,
+        'estimated_gpu_seconds', v_new.estimated_gpu_seconds, 'total_steps', v_new.total_steps));
+  end if;
   return v_new;
 end;
 $$;
 
 --
--- Name: FUNCTION create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid, start boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid) IS 'Creates a training job for the caller as an insert would (same validation, admission and dispatch), but a double submit returns the existing job: the one with the same idempotency_key (LT306 if its parameters differ), or without a key the same dataset and configuration created within duplicate_window_seconds.';
+COMMENT ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid, start boolean) IS 'Creates a training job for the caller as an insert would (same validation, admission and dispatch), but a double submit returns the existing job: the one with the same idempotency_key (LT306 if its parameters differ), or without a key the same dataset and configuration created within duplicate_window_seconds. start => false leaves the new job pending (admitted, quotas counted, not dispatched) until public.start_training_job().';
 
 --
 -- Name: job_loss_curve(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -6796,6 +6903,61 @@ $$;
 --
 
 COMMENT ON FUNCTION public.retry_training_job(job_id uuid, checkpoint_id uuid, config jsonb, name text, idempotency_key text) IS 'Runs one of the caller''s finished jobs again as a new job (parent_job_id = job_id): same dataset, model, requested configuration (keys in config override it, e.g. {"epochs": 2} to continue), optionally from one of its checkpoints (resume_from_checkpoint_id). Admission, quotas and idempotency as public.create_training_job(). LT420: not the caller''s job; LT422: not its checkpoint; LT010: not finished.';
+
+--
+-- Name: start_training_job(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.start_training_job(job_id uuid) RETURNS public.training_jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := auth.uid();
+  v_job public.training_jobs;
+  v_bad record;
+begin
+  if v_uid is null then
+    raise exception 'Sign in to start training jobs' using errcode = '42501';
+  end if;
+  select * into v_job from public.training_jobs j where j.id = start_training_job.job_id and j.user_id = v_uid for update;
+  if not found then
+    raise exception 'Job "%" does not exist', start_training_job.job_id using errcode = 'LT420',
+      hint = 'Pass the id of one of your jobs: select id, status from public.training_jobs.';
+  end if;
+  if v_job.status in ('cancelling', 'cancelled') then
+    raise exception 'Cannot start job "%": it was cancelled', v_job.id using errcode = 'LT450',
+      hint = 'Create the job again (public.create_training_job) to run it.';
+  end if;
+  if v_job.status <> 'pending' then
+    return v_job; -- already started: the same answer again
+  end if;
+  -- What admission checked may have changed while the job waited for review.
+  select d.id, d.status, d.deleted_at into v_bad from public.datasets d
+   where d.id in (v_job.dataset_id, v_job.validation_dataset_id) and (d.status <> 'ready' or d.deleted_at is not null)
+   limit 1;
+  if found then
+    raise exception 'Cannot start job "%": dataset "%" is no longer ready for training (status "%"%)', v_job.id, v_bad.id,
+      v_bad.status, case when v_bad.deleted_at is not null then ', deleted' else '' end
+      using errcode = 'LT007', hint = 'Cancel this job and create it again with a ready dataset.';
+  end if;
+  if not exists (select 1 from public.base_models b where b.id = v_job.base_model_id and b.enabled) then
+    raise exception 'Cannot start job "%": base model "%" is no longer enabled', v_job.id, v_job.base_model_id
+      using errcode = 'LT008', hint = 'Cancel this job and create it again on an enabled model.';
+  end if;
+  perform private.monitor_event(v_job.id, 'info', 'job.start_requested',
+    format('Started by the owner after %s s in review', round(extract(epoch from now() - v_job.created_at))),
+    jsonb_build_object('from', 'pending', 'by', v_uid));
+  update public.training_jobs set status = 'queued' where id = v_job.id returning * into v_job;
+  return v_job;
+end;
+$$;
+
+--
+-- Name: FUNCTION start_training_job(job_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.start_training_job(job_id uuid) IS 'Starts one of the caller''s jobs created with create_training_job(..., start => false): pending -> queued, and dispatch follows. Idempotent (a job already started is returned unchanged). LT420: not the caller''s job; LT450: cancelled before it started; LT007 / LT008: its dataset or base model can no longer be used.';
 
 --
 -- Name: validate_training_config(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
@@ -7548,7 +7710,7 @@ CREATE VIEW ops.stuck_jobs WITH (security_invoker='true') AS
      CROSS JOIN settings s)
      LEFT JOIN private.job_monitor m ON ((m.job_id = j.id)))
      LEFT JOIN private.training_job_dispatch d ON ((d.job_id = j.id)))
-     CROSS JOIN LATERAL ( VALUES ('pending_too_long'::text,((j.status = 'pending'::public.training_job_status) AND (j.status_changed_at < (now() - '01:00:00'::interval))),'Held in pending for over an hour; nothing moves it to queued'::text,'Move it to queued (update public.training_jobs set status = ''queued'') or ops.force_cancel_job()'::text), ('queued_too_long'::text,((j.status = 'queued'::public.training_job_status) AND (j.status_changed_at < (now() - ((((2)::numeric * s.sweep))::double precision * '00:00:01'::interval)))),format('Queued since %s with %s dispatch attempts'::text, j.status_changed_at, j.dispatch_attempts),'Check ops.queue_health (training_dispatch) and the dispatch-training-job logs'::text), ('dispatch_stuck'::text,((j.status = 'dispatching'::public.training_job_status) AND (COALESCE(d.lease_until, j.status_changed_at) < (now() - '00:05:00'::interval))),format('Dispatching since %s; worker lease ended %s'::text, j.status_changed_at, COALESCE((d.lease_until)::text, 'never taken'::text)),'The safety net re-enqueues it; if it stays, check ops.archived_messages and ops.failed_http_requests'::text), ('cluster_silent'::text,((j.status = 'running'::public.training_job_status) AND (m.last_report_at < (now() - ((s.silence)::double precision * '00:00:01'::interval)))),format('No answer from the GPU cluster since %s (%s failed polls)'::text, m.last_report_at, m.poll_failures),'Check the cluster and ops.cron_job_health (poll-training-jobs); the monitor declares the run lost after monitor_lost_after_seconds'::text), ('no_progress'::text,((j.status = 'running'::public.training_job_status) AND (m.cluster_status = 'running'::text) AND (m.last_progress_at < (now() - (((s.stall / (2)::numeric))::double precision * '00:00:01'::interval)))),format('Step %s has not advanced since %s'::text, COALESCE(j.current_step, 0), m.last_progress_at),'The monitor stops and retries it at monitor_stall_after_seconds; ops.force_fail_job() to stop it now'::text), ('delivery_pending'::text,((j.status = 'running'::public.training_job_status) AND (m.cluster_succeeded_at < (now() - (((s.delivery / (2)::numeric))::double precision * '00:00:01'::interval)))),format('The cluster finished at %s but the artifacts are not all registered'::text, m.cluster_succeeded_at),'Check gpu-upload-urls and Storage; the run fails with LT413 at delivery_timeout_seconds'::text), ('overdue'::text,((j.status = 'running'::public.training_job_status) AND (j.estimated_finish_at IS NOT NULL) AND (j.estimated_finish_at < (now() - GREATEST('00:10:00'::interval, ((j.estimated_finish_at - COALESCE(j.started_at, j.created_at)) / (2)::double precision))))),format('Estimated to finish at %s; now at step %s of %s'::text, j.estimated_finish_at, COALESCE(j.current_step, 0), j.total_steps),'Usually a slow cluster; compare tokens_per_second in public.metrics_points with base_models.throughput_tokens_per_second'::text), ('near_time_limit'::text,((j.status = 'running'::public.training_job_status) AND (j.started_at < (now() - (((0.9 * s.max_hours))::double precision * '01:00:00'::interval)))),format('Running since %s; the limit is %s hours (MAX_TRAINING_DURATION_HOURS)'::text, j.started_at, s.max_hours),'It will time out (LT410); tell the owner to continue from its best checkpoint'::text), ('cancel_unconfirmed'::text,((j.status = 'cancelling'::public.training_job_status) AND (j.status_changed_at < (now() - '00:10:00'::interval))),format('Cancelling since %s; cluster stop attempts: %s'::text, j.status_changed_at, COALESCE(( SELECT ((s2.attempts)::text || COALESCE(((' ('::text || (s2.last_error ->> 'message'::text)) || ')'::text), ''::text))
+     CROSS JOIN LATERAL ( VALUES ('pending_too_long'::text,((j.status = 'pending'::public.training_job_status) AND (j.status_changed_at < (now() - '01:00:00'::interval))),format('Created for review %s ago and not started by its owner (public.start_training_job); it holds one of the owner''s max_active_jobs'::text, date_trunc('minute'::text, (now() - j.created_at))),'Nothing is wrong: the owner starts or cancels it. To free the slot, ops.force_cancel_job()'::text), ('queued_too_long'::text,((j.status = 'queued'::public.training_job_status) AND (j.status_changed_at < (now() - ((((2)::numeric * s.sweep))::double precision * '00:00:01'::interval)))),format('Queued since %s with %s dispatch attempts'::text, j.status_changed_at, j.dispatch_attempts),'Check ops.queue_health (training_dispatch) and the dispatch-training-job logs'::text), ('dispatch_stuck'::text,((j.status = 'dispatching'::public.training_job_status) AND (COALESCE(d.lease_until, j.status_changed_at) < (now() - '00:05:00'::interval))),format('Dispatching since %s; worker lease ended %s'::text, j.status_changed_at, COALESCE((d.lease_until)::text, 'never taken'::text)),'The safety net re-enqueues it; if it stays, check ops.archived_messages and ops.failed_http_requests'::text), ('cluster_silent'::text,((j.status = 'running'::public.training_job_status) AND (m.last_report_at < (now() - ((s.silence)::double precision * '00:00:01'::interval)))),format('No answer from the GPU cluster since %s (%s failed polls)'::text, m.last_report_at, m.poll_failures),'Check the cluster and ops.cron_job_health (poll-training-jobs); the monitor declares the run lost after monitor_lost_after_seconds'::text), ('no_progress'::text,((j.status = 'running'::public.training_job_status) AND (m.cluster_status = 'running'::text) AND (m.last_progress_at < (now() - (((s.stall / (2)::numeric))::double precision * '00:00:01'::interval)))),format('Step %s has not advanced since %s'::text, COALESCE(j.current_step, 0), m.last_progress_at),'The monitor stops and retries it at monitor_stall_after_seconds; ops.force_fail_job() to stop it now'::text), ('delivery_pending'::text,((j.status = 'running'::public.training_job_status) AND (m.cluster_succeeded_at < (now() - (((s.delivery / (2)::numeric))::double precision * '00:00:01'::interval)))),format('The cluster finished at %s but the artifacts are not all registered'::text, m.cluster_succeeded_at),'Check gpu-upload-urls and Storage; the run fails with LT413 at delivery_timeout_seconds'::text), ('overdue'::text,((j.status = 'running'::public.training_job_status) AND (j.estimated_finish_at IS NOT NULL) AND (j.estimated_finish_at < (now() - GREATEST('00:10:00'::interval, ((j.estimated_finish_at - COALESCE(j.started_at, j.created_at)) / (2)::double precision))))),format('Estimated to finish at %s; now at step %s of %s'::text, j.estimated_finish_at, COALESCE(j.current_step, 0), j.total_steps),'Usually a slow cluster; compare tokens_per_second in public.metrics_points with base_models.throughput_tokens_per_second'::text), ('near_time_limit'::text,((j.status = 'running'::public.training_job_status) AND (j.started_at < (now() - (((0.9 * s.max_hours))::double precision * '01:00:00'::interval)))),format('Running since %s; the limit is %s hours (MAX_TRAINING_DURATION_HOURS)'::text, j.started_at, s.max_hours),'It will time out (LT410); tell the owner to continue from its best checkpoint'::text), ('cancel_unconfirmed'::text,((j.status = 'cancelling'::public.training_job_status) AND (j.status_changed_at < (now() - '00:10:00'::interval))),format('Cancelling since %s; cluster stop attempts: %s'::text, j.status_changed_at, COALESCE(( SELECT ((s2.attempts)::text || COALESCE(((' ('::text || (s2.last_error ->> 'message'::text)) || ')'::text), ''::text))
                    FROM private.cluster_stops s2
                   WHERE ((s2.job_id = j.id) AND (s2.done_at IS NULL))
                  LIMIT 1), 'none pending'::text)),'ops.force_cancel_job(job_id, reason, immediate => true) marks it cancelled; the stop keeps being retried'::text)) p(problem, hit, detail, action))
@@ -7829,6 +7991,50 @@ COMMENT ON COLUMN private.artifact_uploads.requested_at IS 'When the upload URL 
 COMMENT ON COLUMN private.artifact_uploads.declared_by IS 'cluster: declared in a gpu-upload-urls request (verified from the stored bytes); backend: a file the backend writes itself (the model card).';
 
 --
+-- Name: cluster_gpus; Type: TABLE; Schema: private; Owner: -
+--
+
+CREATE TABLE private.cluster_gpus (
+    gpu_type text NOT NULL,
+    cluster_gpu_type text NOT NULL,
+    memory_gb integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cluster_gpus_cluster_gpu_type_check CHECK (((length(cluster_gpu_type) >= 1) AND (length(cluster_gpu_type) <= 64))),
+    CONSTRAINT cluster_gpus_gpu_type_check CHECK ((gpu_type ~ '^[a-z0-9][a-z0-9-]*$'::text)),
+    CONSTRAINT cluster_gpus_memory_gb_check CHECK ((memory_gb > 0))
+);
+
+--
+-- Name: TABLE cluster_gpus; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON TABLE private.cluster_gpus IS 'GPU types (public.base_models.gpu_type) the GPU cluster offers, with its name for each (TrainingConfig.gpu_type of gpu-cluster/openapi.yaml). An enabled base model must use one of them (LT330).';
+
+--
+-- Name: COLUMN cluster_gpus.gpu_type; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.cluster_gpus.gpu_type IS 'The catalog''s GPU type, e.g. nvidia-l4.';
+
+--
+-- Name: COLUMN cluster_gpus.cluster_gpu_type; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.cluster_gpus.cluster_gpu_type IS 'The GPU cluster''s name for it, e.g. L4-24GB.';
+
+--
+-- Name: COLUMN cluster_gpus.memory_gb; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.cluster_gpus.memory_gb IS 'Memory of one GPU, in GB (for operators sizing models).';
+
+--
+-- Name: COLUMN cluster_gpus.created_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.cluster_gpus.created_at IS 'When the mapping was added.';
+
+--
 -- Name: dataset_example_hashes; Type: TABLE; Schema: private; Owner: -
 --
 
@@ -8046,6 +8252,57 @@ COMMENT ON COLUMN private.job_status_transitions.to_status IS 'Status after the 
 --
 
 COMMENT ON COLUMN private.job_status_transitions.description IS 'When and by whom this change is made.';
+
+--
+-- Name: lost_cluster_runs; Type: TABLE; Schema: private; Owner: -
+--
+
+CREATE TABLE private.lost_cluster_runs (
+    external_job_id text NOT NULL,
+    job_id uuid,
+    reason text NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    detected_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lost_cluster_runs_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
+    CONSTRAINT lost_cluster_runs_external_job_id_check CHECK (((length(external_job_id) >= 1) AND (length(external_job_id) <= 200))),
+    CONSTRAINT lost_cluster_runs_reason_check CHECK ((reason = ANY (ARRAY['not_found'::text, 'checkpoint_unavailable'::text])))
+);
+
+--
+-- Name: TABLE lost_cluster_runs; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON TABLE private.lost_cluster_runs IS 'GPU cluster jobs (runs) whose checkpoints the cluster no longer has: no run resumes from them (private.resume_point).';
+
+--
+-- Name: COLUMN lost_cluster_runs.external_job_id; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.lost_cluster_runs.external_job_id IS 'The cluster job (run), as public.checkpoints.external_job_id names it.';
+
+--
+-- Name: COLUMN lost_cluster_runs.job_id; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.lost_cluster_runs.job_id IS 'The training job whose failure revealed it.';
+
+--
+-- Name: COLUMN lost_cluster_runs.reason; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.lost_cluster_runs.reason IS 'not_found: the cluster answered 404 for the run (LT411); checkpoint_unavailable: a run failed to continue from one of its checkpoints (LT414).';
+
+--
+-- Name: COLUMN lost_cluster_runs.details; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.lost_cluster_runs.details IS 'The failure that revealed it.';
+
+--
+-- Name: COLUMN lost_cluster_runs.detected_at; Type: COMMENT; Schema: private; Owner: -
+--
+
+COMMENT ON COLUMN private.lost_cluster_runs.detected_at IS 'When it was recorded.';
 
 --
 -- Name: poll_workers; Type: TABLE; Schema: private; Owner: -
@@ -8854,6 +9111,20 @@ ALTER TABLE ONLY private.artifact_uploads
     ADD CONSTRAINT artifact_uploads_pkey PRIMARY KEY (job_id, path);
 
 --
+-- Name: cluster_gpus cluster_gpus_cluster_gpu_type_key; Type: CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.cluster_gpus
+    ADD CONSTRAINT cluster_gpus_cluster_gpu_type_key UNIQUE (cluster_gpu_type);
+
+--
+-- Name: cluster_gpus cluster_gpus_pkey; Type: CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.cluster_gpus
+    ADD CONSTRAINT cluster_gpus_pkey PRIMARY KEY (gpu_type);
+
+--
 -- Name: cluster_stops cluster_stops_pkey; Type: CONSTRAINT; Schema: private; Owner: -
 --
 
@@ -8915,6 +9186,13 @@ ALTER TABLE ONLY private.job_settings
 
 ALTER TABLE ONLY private.job_status_transitions
     ADD CONSTRAINT job_status_transitions_pkey PRIMARY KEY (from_status, to_status);
+
+--
+-- Name: lost_cluster_runs lost_cluster_runs_pkey; Type: CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.lost_cluster_runs
+    ADD CONSTRAINT lost_cluster_runs_pkey PRIMARY KEY (external_job_id);
 
 --
 -- Name: poll_workers poll_workers_pkey; Type: CONSTRAINT; Schema: private; Owner: -
@@ -9092,6 +9370,12 @@ CREATE INDEX cluster_stops_job_id_idx ON private.cluster_stops USING btree (job_
 --
 
 CREATE INDEX job_monitor_due_idx ON private.job_monitor USING btree (next_poll_at) WHERE needs_poll;
+
+--
+-- Name: lost_cluster_runs_job_id_idx; Type: INDEX; Schema: private; Owner: -
+--
+
+CREATE INDEX lost_cluster_runs_job_id_idx ON private.lost_cluster_runs USING btree (job_id);
 
 --
 -- Name: webhook_receipts_received_at_idx; Type: INDEX; Schema: private; Owner: -
@@ -9322,6 +9606,12 @@ CREATE TRIGGER _100_set_updated_at BEFORE UPDATE ON private.training_job_dispatc
 CREATE TRIGGER _100_set_updated_at BEFORE UPDATE ON private.user_quotas FOR EACH ROW EXECUTE FUNCTION private.tg_any__set_updated_at();
 
 --
+-- Name: cluster_gpus _300_keep_used; Type: TRIGGER; Schema: private; Owner: -
+--
+
+CREATE TRIGGER _300_keep_used BEFORE DELETE OR UPDATE OF gpu_type ON private.cluster_gpus FOR EACH ROW EXECUTE FUNCTION private.tg_cluster_gpus__keep_used();
+
+--
 -- Name: dataset_validation_runs _900_drop_example_hashes; Type: TRIGGER; Schema: private; Owner: -
 --
 
@@ -9446,6 +9736,18 @@ CREATE TRIGGER _300_admit AFTER INSERT ON public.training_jobs FOR EACH ROW EXEC
 --
 
 COMMENT ON TRIGGER _300_admit ON public.training_jobs IS 'Admission: cluster support, suffix, double submits and quotas (LT301-LT308); records the estimate in cost_records.';
+
+--
+-- Name: base_models _300_check_cluster_gpu; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _300_check_cluster_gpu BEFORE INSERT OR UPDATE OF gpu_type, enabled ON public.base_models FOR EACH ROW EXECUTE FUNCTION private.tg_base_models__check_cluster_gpu();
+
+--
+-- Name: TRIGGER _300_check_cluster_gpu ON base_models; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER _300_check_cluster_gpu ON public.base_models IS 'Refuses an enabled model on a GPU the cluster does not offer (LT330).';
 
 --
 -- Name: training_jobs _300_validate_config; Type: TRIGGER; Schema: public; Owner: -
@@ -9631,6 +9933,13 @@ ALTER TABLE ONLY private.dataset_validation_runs
 
 ALTER TABLE ONLY private.job_monitor
     ADD CONSTRAINT job_monitor_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.training_jobs(id) ON DELETE CASCADE;
+
+--
+-- Name: lost_cluster_runs lost_cluster_runs_job_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
+--
+
+ALTER TABLE ONLY private.lost_cluster_runs
+    ADD CONSTRAINT lost_cluster_runs_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.training_jobs(id) ON DELETE CASCADE;
 
 --
 -- Name: training_job_dispatch training_job_dispatch_job_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
@@ -10598,10 +10907,22 @@ REVOKE ALL ON FUNCTION private.tg_any__set_updated_at() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.tg_auth_users__enqueue_storage_cleanup() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_base_models__check_cluster_gpu(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_base_models__check_cluster_gpu() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_checkpoints__set_external_job_id(); Type: ACL; Schema: private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION private.tg_checkpoints__set_external_job_id() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_cluster_gpus__keep_used(); Type: ACL; Schema: private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION private.tg_cluster_gpus__keep_used() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_dataset_validation_runs__drop_example_hashes(); Type: ACL; Schema: private; Owner: -
@@ -10918,12 +11239,12 @@ GRANT ALL ON FUNCTION public.cancel_training_job(job_id uuid) TO service_role;
 GRANT ALL ON FUNCTION public.cancel_training_job(job_id uuid) TO authenticated;
 
 --
--- Name: FUNCTION create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid, start boolean); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid) TO service_role;
-GRANT ALL ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid) TO authenticated;
+REVOKE ALL ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid, start boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid, start boolean) TO service_role;
+GRANT ALL ON FUNCTION public.create_training_job(dataset_id uuid, base_model_id text, config jsonb, validation_dataset_id uuid, name text, suffix text, idempotency_key text, parent_job_id uuid, resume_from_checkpoint_id uuid, start boolean) TO authenticated;
 
 --
 -- Name: FUNCTION job_loss_curve(job_id uuid, max_points integer); Type: ACL; Schema: public; Owner: -
@@ -10948,6 +11269,14 @@ GRANT ALL ON FUNCTION public.quote_training_job(dataset_id uuid, base_model_id t
 REVOKE ALL ON FUNCTION public.retry_training_job(job_id uuid, checkpoint_id uuid, config jsonb, name text, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.retry_training_job(job_id uuid, checkpoint_id uuid, config jsonb, name text, idempotency_key text) TO service_role;
 GRANT ALL ON FUNCTION public.retry_training_job(job_id uuid, checkpoint_id uuid, config jsonb, name text, idempotency_key text) TO authenticated;
+
+--
+-- Name: FUNCTION start_training_job(job_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.start_training_job(job_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_training_job(job_id uuid) TO service_role;
+GRANT ALL ON FUNCTION public.start_training_job(job_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION validate_training_config(base_model_id text, config jsonb); Type: ACL; Schema: public; Owner: -
@@ -11027,6 +11356,12 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.cost_records TO service_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.artifact_uploads TO service_role;
 
 --
+-- Name: TABLE cluster_gpus; Type: ACL; Schema: private; Owner: -
+--
+
+GRANT SELECT ON TABLE private.cluster_gpus TO service_role;
+
+--
 -- Name: TABLE dataset_status_transitions; Type: ACL; Schema: private; Owner: -
 --
 
@@ -11049,6 +11384,12 @@ GRANT SELECT ON TABLE private.job_settings TO service_role;
 --
 
 GRANT SELECT ON TABLE private.job_status_transitions TO service_role;
+
+--
+-- Name: TABLE lost_cluster_runs; Type: ACL; Schema: private; Owner: -
+--
+
+GRANT SELECT ON TABLE private.lost_cluster_runs TO service_role;
 
 --
 -- Name: TABLE unmatched_dataset_objects; Type: ACL; Schema: private; Owner: -

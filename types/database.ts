@@ -797,6 +797,7 @@ export type Database = {
           actual_gpu_seconds: number | null
           attempt_count: number
           base_model_id: string
+          billed_gpu_count: number | null
           config: Json | null
           created_at: string
           currency: string
@@ -817,6 +818,7 @@ export type Database = {
           last_polled_at: string | null
           name: string | null
           parent_job_id: string | null
+          price_per_gpu_hour: number | null
           progress_pct: number
           requested_config: NonNullable<Json>
           resume_from_checkpoint_id: string | null

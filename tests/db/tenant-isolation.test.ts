@@ -4,7 +4,10 @@
  * Each cell runs one statement the way PostgREST (or the Storage API) would
  * for that caller, against a fresh rolled-back world, and asserts the exact
  * outcome: a row count, or SQLSTATE 42501. A cell that returns rows to
- * someone who is not entitled to them fails.
+ * someone who is not entitled to them fails. These are the policies and
+ * grants as SQL; what a client gets over HTTP through PostgREST (user B and
+ * anon with A's ids, every exposed table and RPC) is
+ * tests/db/tenant-isolation-http.test.ts.
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -178,7 +181,7 @@ const BUCKETS: Spec[] = [
 const label = (o: Outcome) => (o === DENIED ? "is refused with 42501" : `affects ${o} row${o === 1 ? "" : "s"}`);
 const whoLabel: Record<Who, string> = { anon: "anon", other: "another user", owner: "the owner", service_role: "service role" };
 
-describe("tenant isolation matrix", () => {
+describe("tenant isolation matrix of the RLS policies and grants, in SQL", () => {
   let db: pg.Client;
   beforeAll(async () => {
     db = await connect();

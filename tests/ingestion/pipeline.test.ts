@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { asRole, connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { chatCorpus } from "./corpus.ts";
 import { newDataset, onePass, runRow, upload, waitForVerdict } from "./helpers.ts";
 
@@ -56,13 +57,18 @@ describe("dataset ingestion pipeline", () => {
     const { id, path } = await newDataset(db, owner);
     expect((await upload(owner, path, chatCorpus(30, { seed: 3 }).subarray(0, 4000))).error).toBeNull();
     await waitForVerdict(db, id);
-    const seen = await asRole(db, { role: "authenticated", user: owner }, async (c) => {
-      const mine = await c.query("select status, stats is not null as has_stats, report is not null as has_report from public.datasets where id = $1", [id]);
-      const internals = await c.query("select 1 from private.dataset_validation_runs").catch((e: { code?: string }) => e.code);
-      return { mine: mine.rows, internals };
-    });
-    expect(seen.mine).toEqual([{ status: expect.stringMatching(/^(ready|error)$/), has_stats: true, has_report: true }]);
-    expect(seen.internals).toBe("42501");
+    // As the owner's frontend reads it: supabase-js through PostgREST.
+    const client = supabaseClient(testStack().ANON_KEY, owner.token);
+    const mine = await client.from("datasets").select("status, stats, report").eq("id", id);
+    expect(mine.error).toBeNull();
+    expect(mine.data!.map((d) => ({ status: d.status, has_stats: d.stats !== null, has_report: d.report !== null })))
+      .toEqual([{ status: expect.stringMatching(/^(ready|error)$/), has_stats: true, has_report: true }]);
+    // The worker's schema is not exposed at all (PGRST106, 406), and not readable in SQL either (42501).
+    const internals = await client.schema("private" as never).from("dataset_validation_runs" as never).select();
+    expect(internals).toMatchObject({ status: 406, error: { code: "PGRST106" } });
+    const sql = await asRole(db, { role: "authenticated", user: owner }, (c) =>
+      c.query("select 1 from private.dataset_validation_runs").catch((e: { code?: string }) => e.code));
+    expect(sql).toBe("42501");
   }, SLOW);
 
   it("the validate-dataset function refuses callers other than the service role", async () => {

@@ -10,7 +10,9 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recommendedEpochs } from "../../functions/_shared/dataset/epochs.ts";
 import { trainingConfigErrors, type BaseModelBounds } from "../../types/training-config.ts";
-import { asRole, connect, newUser } from "../helpers/db.ts";
+import { connect, newUser } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { validTrainingConfig } from "../db/training-config.arbitraries.ts";
 import { LLAMA, readyDataset, statsFor, type TokenShape } from "./fixtures.ts";
 
@@ -137,13 +139,17 @@ describe("training configuration resolution", () => {
     );
   });
 
-  it("enforces each model's own bounds at creation", async () => {
+  it("enforces each model's own bounds at creation (a client insert through PostgREST: 400 LT103)", async () => {
     const user = await newUser(db, "bounds");
     const dataset = (await readyDataset(db, user, undefined, { upload: false })).id;
-    const insert = (model: string, config: object) =>
-      asRole(db, { role: "authenticated", user }, (c) =>
-        c.query("insert into public.training_jobs (dataset_id, base_model_id, requested_config) values ($1, $2, $3) returning config",
-          [dataset, model, JSON.stringify(config)])).then((r) => ({ ok: r.rows[0].config }), (e: { code: string; message: string }) => ({ code: e.code, message: e.message }));
+    const client = supabaseClient(testStack().ANON_KEY, user.token);
+    const insert = async (model: string, config: object) => {
+      const { data, error, status } = await client.from("training_jobs")
+        .insert({ dataset_id: dataset, base_model_id: model, requested_config: config as never }).select("config").single();
+      if (!error) return { ok: data.config };
+      expect(status).toBe(400);
+      return { code: error.code, message: error.message };
+    };
     expect(await insert(LLAMA, { max_seq_length: 16384 })).toMatchObject({ ok: { max_seq_length: 16384 } });
     expect(await insert("gemma-3-12b-it", { max_seq_length: 16384 })).toEqual({
       code: "LT103", message: 'Max sequence length 16384 is above the maximum 8192 for "gemma-3-12b-it"',

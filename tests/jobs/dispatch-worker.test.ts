@@ -163,7 +163,10 @@ describe("dispatch worker: crashes and redeliveries", () => {
       await db.query("update public.training_jobs set status = 'cancelling' where id = $1", [cancelling]);
     } })();
     const [kept] = await clusterJobsFor(cancelling);
-    expect(await jobRow(db, cancelling)).toMatchObject({ status: "cancelling", external_job_id: kept!.id });
+    // The stack's own poller may already have carried the cancel through (a cancel wakes it).
+    expect(await jobRow(db, cancelling)).toMatchObject({
+      status: expect.stringMatching(/^cancell(ing|ed)$/), external_job_id: kept!.id,
+    });
 
     const ended = await jobOnOwnQueue();
     const res = await handler({ afterSubmit: async () => {

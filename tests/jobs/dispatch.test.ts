@@ -83,8 +83,11 @@ describe("dispatch to the GPU cluster", () => {
     const download = await fetch(saved);
     expect(download.status).toBe(200);
     expect(await download.text()).toBe(jsonl(50));
-    expect(await types(id)).toEqual(["job.created", "job.status_changed", "job.status_changed", "dispatch.submitted"]);
-    const submitted = (await jobEvents(db, id)).at(-1)!;
+    // The simulator may already be reporting back (training.*, by webhook) by the time we look.
+    const seen = await types(id);
+    expect(seen.slice(0, 4)).toEqual(["job.created", "job.status_changed", "job.status_changed", "dispatch.submitted"]);
+    expect(seen.slice(4).filter((t) => !t.startsWith("training."))).toEqual([]);
+    const submitted = (await jobEvents(db, id)).find((e) => e.type === "dispatch.submitted")!;
     expect(submitted.data).toMatchObject({ external_job_id: cluster[0]!.id, adopted: false, replayed: false, outcome: "running" });
   });
 

@@ -1,7 +1,7 @@
 /**
  * Fixtures for the training-job tests: ready datasets with exact statistics
  * (as the validation worker writes them), their files in Storage, jobs
- * created as a client or as the server, the GPU cluster simulator's admin
+ * created as a client (supabase-js through PostgREST) or as the server, the GPU cluster simulator's admin
  * API (faults scoped to one job's idempotency key, cluster-side job counts),
  * and driving the dispatch worker the way pg_cron does, with a deadline.
  */
@@ -10,7 +10,6 @@ import { DatasetStatsSchema, TOKENIZER_FAMILIES, type DatasetStats } from "../..
 import type { GpuSimulatorFaults } from "../../gpu-cluster/simulator/index.ts";
 import type { Job } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
-import { asRole } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 import { supabaseClient } from "../helpers/supabase.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -62,11 +61,11 @@ export async function readyDataset(
   db: pg.ClientBase, user: LocalUser, shape: TokenShape = { examples: 1000, totalTokens: 512_000, maxTokens: 1500 },
   opts: { upload?: boolean } = {},
 ): Promise<{ id: string; path: string }> {
-  const { rows } = await asRole(db, { role: "authenticated", user }, (c) =>
-    c.query<{ id: string; storage_path: string }>(
-      "insert into public.datasets (name, file_name) values ('job test', 'train.jsonl') returning id, storage_path",
-    ), { commit: true });
-  const { id, storage_path: path } = rows[0]!;
+  const { data, error: insertError } = await supabaseClient(testStack().ANON_KEY, user.token)
+    .from("datasets").insert({ name: "job test", file_name: "train.jsonl" }).select("id, storage_path").single();
+  if (insertError) throw insertError;
+  const { id, storage_path: path } = data;
+  if (path === null) throw new Error(`dataset ${id} has no storage_path`);
   if (opts.upload ?? true) {
     const { error } = await supabaseClient(testStack().SERVICE_ROLE_KEY).storage.from("lora-datasets")
       .upload(path, jsonl(Math.min(shape.examples, 50)), { contentType: "application/octet-stream" });
@@ -95,18 +94,14 @@ export async function jobRow(db: pg.ClientBase, id: string): Promise<JobRow> {
   return (await db.query<JobRow>("select * from public.training_jobs where id = $1", [id])).rows[0]!;
 }
 
-/** Insert a job as `user` through RLS, committed. */
+/** Insert a job as `user` with supabase-js through PostgREST; the row as the database holds it. */
 export async function insertJobAsUser(
   db: pg.ClientBase, user: LocalUser, values: Record<string, unknown>,
 ): Promise<JobRow> {
-  const cols = Object.keys(values);
-  const params = Object.values(values).map((v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : v));
-  const { rows } = await asRole(db, { role: "authenticated", user }, (c) =>
-    c.query<JobRow>(
-      `insert into public.training_jobs (${cols.join(", ")}) values (${cols.map((_, i) => `$${i + 1}`).join(", ")}) returning *`,
-      params,
-    ), { commit: true });
-  return rows[0]!;
+  const { data, error } = await supabaseClient(testStack().ANON_KEY, user.token)
+    .from("training_jobs").insert(values as never).select("id").single();
+  if (error) throw Object.assign(new Error(error.message), error);
+  return await jobRow(db, data.id);
 }
 
 /** The events of a job, oldest first. */

@@ -6,12 +6,16 @@
  * combinations the GPU cluster cannot run (LT305) or a suffix given twice
  * (LT307). Quotas are per user: every test has its own users.
  * Jobs that must stay active are inserted by the server as `pending`, which no
- * worker touches.
+ * worker touches. The client's inserts and quotes go through supabase-js and
+ * the real PostgREST: refusals arrive as HTTP 400 with the LT code, message,
+ * details and hint.
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalUser } from "../../stack/jwt.ts";
-import { asRole, connect, newUser } from "../helpers/db.ts";
+import { connect, newUser } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { LLAMA, readyDataset } from "./fixtures.ts";
 
 type Refusal = { code: string; message: string; detail?: string; hint?: string };
@@ -25,13 +29,13 @@ describe("job quotas", () => {
     await db.end();
   });
 
-  /** Insert as the client; the refusal or the new job's id. */
-  const tryInsert = (user: LocalUser, values: Record<string, unknown>) => {
-    const cols = Object.keys(values);
-    const params = Object.values(values).map((v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : v));
-    return asRole(db, { role: "authenticated", user }, (c) =>
-      c.query<{ id: string }>(`insert into public.training_jobs (${cols.join(", ")}) values (${cols.map((_, i) => `$${i + 1}`).join(", ")}) returning id`, params),
-    { commit: true }).then((r) => ({ id: r.rows[0]!.id }), (e: Refusal) => ({ code: e.code, message: e.message, detail: e.detail, hint: e.hint }));
+  /** Insert as the client with supabase-js; the refusal (always HTTP 400) or the new job's id. */
+  const tryInsert = async (user: LocalUser, values: Record<string, unknown>): Promise<{ id: string } | Refusal> => {
+    const { data, error, status } = await supabaseClient(testStack().ANON_KEY, user.token)
+      .from("training_jobs").insert(values as never).select("id").single();
+    if (!error) return { id: data.id };
+    expect(status).toBe(400);
+    return { code: error.code, message: error.message, detail: error.details, hint: error.hint };
   };
   /** An active job the server holds back (pending): counts against quotas, never dispatched. */
   const pendingJob = async (user: LocalUser, dataset: string, config: object) =>
@@ -92,9 +96,10 @@ describe("job quotas", () => {
     expect(await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA, requested_config: { epochs: 1 } })).toMatchObject({
       code: "LT303", message: "Estimated cost 0.3822 USD would bring this month's spend to 1.0988 USD, above your cap of 1.0000 USD",
     });
-    const quote = await asRole(db, { role: "authenticated", user }, (c) =>
-      c.query("select public.quote_training_job($1, $2, $3) as q", [ds, LLAMA, JSON.stringify({ epochs: 1 })]));
-    expect(quote.rows[0].q).toMatchObject({ allowed: false, quotas: { monthly_spend_cap: 1, spent_this_month: 0.7166, currency: "USD" } });
+    const quote = await supabaseClient(testStack().ANON_KEY, user.token)
+      .rpc("quote_training_job", { dataset_id: ds, base_model_id: LLAMA, config: { epochs: 1 } });
+    expect(quote.error).toBeNull();
+    expect(quote.data).toMatchObject({ allowed: false, quotas: { monthly_spend_cap: 1, spent_this_month: 0.7166, currency: "USD" } });
     // Raised to 1.10, the same job fits: 1.0988 <= 1.10.
     await db.query("update private.user_quotas set monthly_spend_cap = 1.10 where user_id = $1", [user.id]);
     expect(await tryInsert(user, { dataset_id: ds, base_model_id: LLAMA, requested_config: { epochs: 1 } })).toHaveProperty("id");

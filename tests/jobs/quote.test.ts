@@ -2,13 +2,16 @@
  * public.quote_training_job(): the resolved configuration, billable tokens,
  * GPU time, cost, finish time and quota verdict of a job that is not created,
  * checked against a case computed by hand; and the same estimate stored on the
- * job and in cost_records when the job is created.
+ * job and in cost_records when the job is created. Called as a frontend
+ * does: supabase-js `rpc('quote_training_job')` through the real PostgREST.
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { TrainingQuoteSchema, type TrainingQuote as Quote } from "../../types/training-quote.ts";
-import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
+import { connect, newUser } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { insertJobAsUser, LLAMA, readyDataset } from "./fixtures.ts";
 
 describe("quote_training_job()", () => {
@@ -27,11 +30,15 @@ describe("quote_training_job()", () => {
   });
 
   /** A quote as the user, checked against the shared contract (types/training-quote.ts). */
-  const quote = async (args: { dataset?: string; model?: string; config?: unknown; validation?: string | null; suffix?: string | null }, who = user): Promise<Quote> =>
-    TrainingQuoteSchema.parse((await asRole(db, { role: "authenticated", user: who }, (c) =>
-      c.query<{ q: unknown }>("select public.quote_training_job($1, $2, $3, $4, $5) as q", [
-        args.dataset ?? dataset, args.model ?? LLAMA, JSON.stringify(args.config ?? {}), args.validation ?? null, args.suffix ?? null,
-      ]))).rows[0]!.q);
+  const quote = async (args: { dataset?: string; model?: string; config?: unknown; validation?: string | null; suffix?: string | null }, who = user): Promise<Quote> => {
+    const { data, error, status } = await supabaseClient(testStack().ANON_KEY, who.token).rpc("quote_training_job", {
+      dataset_id: args.dataset ?? dataset, base_model_id: args.model ?? LLAMA, config: (args.config ?? {}) as never,
+      validation_dataset_id: args.validation ?? undefined, suffix: args.suffix ?? undefined,
+    });
+    if (error) throw Object.assign(new Error(error.message), error);
+    expect(status).toBe(200);
+    return TrainingQuoteSchema.parse(data);
+  };
 
   it("matches the hand-computed estimate for Llama 3.1 8B on 1,000 examples", async () => {
     const q = await quote({ config: { max_seq_length: "auto" } });
@@ -115,7 +122,9 @@ describe("quote_training_job()", () => {
     expect(costs.rows).toEqual([{ kind: "estimate", amount: q.estimate!.cost, gpu_seconds: q.estimate!.gpu_seconds, idempotency_key: "estimate" }]);
   });
 
-  it("is for signed-in users only", async () => {
-    expect(await sqlState(asRole(db, { role: "anon" }, (c) => c.query("select public.quote_training_job($1, $2)", [dataset, LLAMA])))).toBe("42501");
+  it("is for signed-in users only: anon gets 401 with 42501", async () => {
+    const res = await supabaseClient(testStack().ANON_KEY).rpc("quote_training_job", { dataset_id: dataset, base_model_id: LLAMA });
+    expect(res.status).toBe(401);
+    expect(res.error?.code).toBe("42501");
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Control of real runs on the embedded stack with the GPU simulator, in this
- * file's own world: cancel at each stage (queued, dispatching, running,
+ * file's own world (the owner cancels with supabase-js rpc() through
+ * PostgREST): cancel at each stage (queued, dispatching, running,
  * racing completion, finished), MAX_TRAINING_DURATION_HOURS, automatic
  * retries after an injected node failure (one that a retry fixes, and one
  * that retries cannot), and an out-of-memory failure that is left to the
@@ -10,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { asUser, events, job, makeUser } from "./support/fixtures.ts";
-import { createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
+import { events, job, makeUser } from "./support/fixtures.ts";
+import { cancelAs, createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
 
 describe("control of running jobs", () => {
@@ -32,8 +33,7 @@ describe("control of running jobs", () => {
 
   let n = 0;
   const newJob = () => createJob(w, user, datasetId, { epochs: 3, batch_size: 4, seed: 1000 + n++ });
-  const cancel = (jobId: string) =>
-    asUser(w.db, user, (c) => c.query<{ status: string }>("select status from public.cancel_training_job($1)", [jobId]), { commit: true });
+  const cancel = (jobId: string) => cancelAs(w, user, jobId);
   const clusterJobs = (jobId: string): Job[] => w.sim.jobs.list().filter((j) => j.metadata.training_job_id === jobId);
   const notifications = async (jobId: string) =>
     (await w.db.query("select kind from public.notifications where job_id = $1 order by created_at", [jobId])).rows.map((r) => r.kind);
@@ -44,12 +44,12 @@ describe("control of running jobs", () => {
       const jobId = await newJob();
       await waitFor(async () => (await events(w.db, jobId)).some((e) => e.type === "dispatch.retry_scheduled"), { what: "a refused dispatch" });
       expect((await job(w.db, jobId)).status).toBe("queued");
-      expect((await cancel(jobId)).rows[0]!.status).toBe("cancelled");
+      expect(await cancel(jobId)).toBe("cancelled");
       expect(clusterJobs(jobId)).toEqual([]);
       expect(await notifications(jobId)).toEqual(["job.cancelled"]);
       // Idempotent: the same answer again, nothing new.
       const before = (await events(w.db, jobId)).length;
-      expect((await cancel(jobId)).rows[0]!.status).toBe("cancelled");
+      expect(await cancel(jobId)).toBe("cancelled");
       expect((await events(w.db, jobId)).length).toBe(before);
     } finally {
       w.sim.setFaults({});
@@ -62,7 +62,7 @@ describe("control of running jobs", () => {
       const jobId = await newJob();
       await waitFor(async () => (await w.db.query("select 1 from private.training_job_dispatch where job_id = $1 and submit_started_at is not null", [jobId])).rowCount === 1,
         { what: "the submit to start" });
-      expect((await cancel(jobId)).rows[0]!.status).toBe("cancelling");
+      expect(await cancel(jobId)).toBe("cancelling");
       expect(await waitForStatus(w, jobId, ["cancelled", "failed", "succeeded"], { timeoutMs: 40_000 })).toBe("cancelled");
       const [cluster] = clusterJobs(jobId);
       expect(cluster?.status).toBe("cancelled");
@@ -75,21 +75,21 @@ describe("control of running jobs", () => {
   it("cancelling a running job cancels the cluster job and confirms; cancelling again changes nothing", async () => {
     const jobId = await newJob();
     await waitFor(async () => ((await job(w.db, jobId)).current_step ?? 0) > 0, { timeoutMs: 40_000, what: "training to start" });
-    expect((await cancel(jobId)).rows[0]!.status).toBe("cancelling");
+    expect(await cancel(jobId)).toBe("cancelling");
     expect(await waitForStatus(w, jobId, ["cancelled", "failed", "succeeded"], { timeoutMs: 30_000 })).toBe("cancelled");
     const ext = (await job(w.db, jobId)).external_job_id!;
     expect(w.sim.jobs.get(ext)!.status).toBe("cancelled");
     expect(Number((await job(w.db, jobId)).actual_gpu_seconds)).toBeGreaterThan(0);
     expect(await notifications(jobId)).toEqual(["job.first_metrics", "job.cancelled"]);
     const before = (await events(w.db, jobId)).length;
-    expect((await cancel(jobId)).rows[0]!.status).toBe("cancelled");
+    expect(await cancel(jobId)).toBe("cancelled");
     expect((await events(w.db, jobId)).length).toBe(before);
   });
 
   it("a cancel racing the end of training ends as whatever the cluster did, consistently", async () => {
     const jobId = await newJob();
     await waitFor(async () => Number((await job(w.db, jobId)).progress_pct) >= 80, { timeoutMs: 60_000, what: "training to near its end" });
-    const status = await cancel(jobId).then((r) => r.rows[0]!.status, (e: { code?: string }) => {
+    const status = await cancel(jobId).then((s) => s, (e: { code?: string }) => {
       if (e.code === "LT421") return "finished";
       throw e;
     });
@@ -107,10 +107,9 @@ describe("control of running jobs", () => {
   it("cancelling a finished job is refused with LT421; another user's job is LT420", async () => {
     const jobId = await newJob();
     expect(await waitForStatus(w, jobId, ["succeeded", "failed"], { poll: true })).toBe("succeeded");
-    await expect(cancel(jobId)).rejects.toMatchObject({ code: "LT421" });
+    await expect(cancel(jobId)).rejects.toMatchObject({ code: "LT421", status: 400 });
     const stranger = await makeUser(w.db, w.jwtSecret);
-    await expect(asUser(w.db, stranger, (c) => c.query("select public.cancel_training_job($1)", [jobId])))
-      .rejects.toMatchObject({ code: "LT420" });
+    await expect(cancelAs(w, stranger, jobId)).rejects.toMatchObject({ code: "LT420", status: 400 });
   });
 
   it("a job over MAX_TRAINING_DURATION_HOURS is stopped on the cluster and marked timed_out", async () => {
@@ -171,7 +170,7 @@ describe("control of running jobs", () => {
   it("an out-of-memory failure is not retried with the same configuration; the owner continues with the suggested smaller batch", async () => {
     const config = { epochs: 3, batch_size: 4, gradient_accumulation_steps: 1, checkpoint_every_steps: 10, seed: 77 };
     w.sim.setFaults({ failAtStep: { step: 25 } }); // the cluster's default: oom, system, retryable
-    let jobId = "";
+    let jobId: string;
     try {
       jobId = await createJob(w, user, datasetId, config);
       expect(await waitForStatus(w, jobId, ["succeeded", "failed"], { poll: true })).toBe("failed");
@@ -194,9 +193,11 @@ describe("control of running jobs", () => {
 
     // What the hint says: continue from the last checkpoint with the suggested configuration.
     const last = (await w.db.query<{ id: string }>("select id from public.checkpoints where job_id = $1 order by step desc limit 1", [jobId])).rows[0]!;
-    const child = (await asUser(w.db, user, (c) => c.query<{ id: string; total_steps: number }>(
-      "select id, total_steps from public.retry_training_job(job_id => $1, checkpoint_id => $2, config => $3::jsonb)",
-      [jobId, last.id, JSON.stringify((row.error as unknown as { suggested_config: unknown }).suggested_config)]), { commit: true })).rows[0]!;
+    const retried = await w.userClient(user.token).rpc("retry_training_job", {
+      job_id: jobId, checkpoint_id: last.id, config: (row.error as unknown as { suggested_config: unknown }).suggested_config,
+    }).select("id, total_steps").single();
+    expect(retried.error).toBeNull();
+    const child = retried.data as { id: string; total_steps: number };
     expect(child.total_steps).toBe(90); // same effective batch, same steps
     expect(await waitForStatus(w, child.id, ["succeeded", "failed"], { poll: true })).toBe("succeeded");
     const [resumed] = clusterJobs(child.id);

@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait.ts";
-import { asUser, events, job, makeUser } from "./support/fixtures.ts";
+import { events, job, makeUser } from "./support/fixtures.ts";
 import { clusterJob, createJob, pollTick, sha256, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
 
@@ -113,20 +113,30 @@ describe("end to end on the embedded stack with the GPU simulator", () => {
       body: JSON.stringify({ job_id: jobId }),
     });
     expect(foreign.status).toBe(404);
-    // The loss curve for charts, as the owner.
-    // (The embedded stack has no PostgREST: call the RPC as the owner the way PostgREST would.)
-    const points = (await asUser(w.db, user, (c) => c.query("select count(*)::int as n from public.job_loss_curve($1, 50)", [jobId]))).rows[0].n;
+    // The loss curve for charts, as the owner: supabase-js rpc() through PostgREST.
+    const curve = await w.userClient(user.token).rpc("job_loss_curve", { job_id: jobId, max_points: 50 });
+    expect(curve.error).toBeNull();
+    const points = (curve.data as unknown[]).length;
     expect(points).toBeGreaterThan(0);
     expect(points).toBeLessThanOrEqual(50);
+    // The owner's notifications, read and marked read through supabase-js.
+    const client = w.userClient(user.token);
+    const notes = await client.from("notifications").select("kind, is_read").eq("job_id", jobId).order("created_at");
+    expect(notes).toMatchObject({ error: null, data: [{ kind: "job.first_metrics", is_read: false }, { kind: "job.succeeded", is_read: false }] });
+    const read = await client.from("notifications").update({ is_read: true }).eq("job_id", jobId).select("read_at");
+    expect(read.error).toBeNull();
+    expect((read.data as Array<{ read_at: string | null }>).map((n) => n.read_at !== null)).toEqual([true, true]);
 
-    // Deleting the job removes its files (through the Storage API), and their registry rows.
-    await w.db.query("update public.training_jobs set deleted_at = now() where id = $1", [jobId]);
+    // The owner deleting the job (a soft delete) removes its files (through the Storage API), and their registry rows.
+    const deleted = await client.from("training_jobs").update({ deleted_at: new Date().toISOString() }).eq("id", jobId).select("id");
+    expect(deleted).toMatchObject({ error: null, data: [{ id: jobId }] });
     await waitFor(async () => (await count(
       "select count(*)::int as n from storage.objects where bucket_id = 'lora-models' and name like $1", [`%/${jobId}/%`])) === 0,
     { timeoutMs: 30_000, what: "the job's files to be removed" });
     expect(await count("select count(*)::int as n from public.model_artifacts where job_id = $1", [jobId])).toBe(0);
     // Deleting the dataset removes its file once no active job uses it.
-    await w.db.query("update public.datasets set deleted_at = now() where id = $1", [datasetId]);
+    const gone = await client.from("datasets").update({ deleted_at: new Date().toISOString() }).eq("id", datasetId).select("id");
+    expect(gone).toMatchObject({ error: null, data: [{ id: datasetId }] });
     await waitFor(async () => (await count(
       "select count(*)::int as n from storage.objects where bucket_id = 'lora-datasets' and name like $1", [`%/${datasetId}/%`])) === 0,
     { timeoutMs: 30_000, what: "the dataset's file to be removed" });

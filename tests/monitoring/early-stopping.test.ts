@@ -16,7 +16,7 @@ import type { LocalUser } from "../../stack/jwt.ts";
 import { readSafetensors } from "../gpu/support/safetensors.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { artifact, checkpoint, event, nodeFailure, snapshotJob } from "./support/events.ts";
-import { asUser, events, job, makeUser, runningJob } from "./support/fixtures.ts";
+import { events, job, makeUser, runningJob } from "./support/fixtures.ts";
 import { clusterJob, createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
 
@@ -64,8 +64,8 @@ describe("early stopping", () => {
     expect(row).toMatchObject({ current_step: cluster.progress.step, total_steps: cluster.progress.total_steps });
     // The column holds exactly what the cluster reported, and the owner reads it under RLS.
     expect(await earlyStoppingOf(jobId)).toEqual(cluster.early_stopping);
-    const own = await asUser(w.db, user, (c) => c.query("select early_stopping from public.training_jobs where id = $1", [jobId]));
-    expect(own.rows).toEqual([{ early_stopping: cluster.early_stopping }]);
+    const own = await w.userClient(user.token).from("training_jobs").select("early_stopping").eq("id", jobId);
+    expect(own).toMatchObject({ error: null, data: [{ early_stopping: cluster.early_stopping }] });
     const es = cluster.early_stopping!;
 
     // One event, saying where it stopped and what was best.
@@ -142,17 +142,18 @@ describe("early stopping", () => {
 
   it("clients cannot write early_stopping, only read their own", async () => {
     const j = await runningJob(w.db, w.jwtSecret, { user });
-    const forged = JSON.stringify({ patience: 1, stopped_early: true, best_step: 1, best_eval_loss: 0.1, best_checkpoint: "checkpoint-1" });
-    const update = asUser(w.db, user, (c) => c.query("update public.training_jobs set early_stopping = $2 where id = $1", [j.jobId, forged]));
-    await expect(update).rejects.toMatchObject({ code: "42501" });
-    const insert = asUser(w.db, user, (c) => c.query(
-      "insert into public.training_jobs (dataset_id, base_model_id, early_stopping) values ($1, 'llama-3.1-8b-instruct', $2)", [datasetId, forged]));
-    await expect(insert).rejects.toMatchObject({ code: "42501" });
+    const forged = { patience: 1, stopped_early: true, best_step: 1, best_eval_loss: 0.1, best_checkpoint: "checkpoint-1" };
+    const client = w.userClient(user.token);
+    const update = await client.from("training_jobs").update({ early_stopping: forged }).eq("id", j.jobId).select();
+    expect(update).toMatchObject({ status: 403, error: { code: "42501" } });
+    const insert = await client.from("training_jobs")
+      .insert({ dataset_id: datasetId, base_model_id: "llama-3.1-8b-instruct", early_stopping: forged }).select();
+    expect(insert).toMatchObject({ status: 403, error: { code: "42501" } });
     expect(await earlyStoppingOf(j.jobId)).toBeNull();
     // Another user does not see the job at all.
     const stranger = await makeUser(w.db, w.jwtSecret);
-    const theirs = await asUser(w.db, stranger, (c) => c.query("select early_stopping from public.training_jobs where id = $1", [j.jobId]));
-    expect(theirs.rows).toEqual([]);
+    const theirs = await w.userClient(stranger.token).from("training_jobs").select("early_stopping").eq("id", j.jobId);
+    expect(theirs).toMatchObject({ error: null, data: [] });
   });
 
   it("older snapshots and stale events never regress it; the event is written once", async () => {

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPollCycle } from "../../functions/poll-training-jobs/cycle.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { snapshotJob } from "./support/events.ts";
-import { asUser, events, job, runningJob } from "./support/fixtures.ts";
+import { events, job, runningJob } from "./support/fixtures.ts";
+import { cancelAs } from "./support/pipeline.ts";
 import { type StubCluster, stubCluster } from "./support/stub-cluster.ts";
 import { startWorld, type World } from "./support/world.ts";
 
@@ -144,7 +145,7 @@ describe("poll-training-jobs", () => {
       const msg = (await w.db.query("select pgmq.send(queue_name => 'training_dispatch', msg => $1::jsonb, delay => 60) as id",
         [JSON.stringify({ job_id: j.jobId })])).rows[0].id;
       if (found) gpu.jobs.set(j.externalJobId, snapshotJob(j.externalJobId, { idempotency_key: key, step: 2 }));
-      await asUser(w.db, j.user, (c) => c.query("select public.cancel_training_job($1)", [j.jobId]), { commit: true });
+      await cancelAs(w, j.user, j.jobId);
       expect((await job(w.db, j.jobId)).status).toBe("cancelling");
       expect((await cycle(gpu, [j.jobId])).claimed).toBe(0); // a submit may still be on its way
       // The dispatcher finished with the message (its outcome is recorded with the delete).
@@ -159,7 +160,7 @@ describe("poll-training-jobs", () => {
 
   it("a cancel during dispatch before any submit was saved is confirmed at once", async () => {
     const j = await runningJob(w.db, w.jwtSecret, { status: "dispatching" });
-    await asUser(w.db, j.user, (c) => c.query("select public.cancel_training_job($1)", [j.jobId]), { commit: true });
+    await cancelAs(w, j.user, j.jobId);
     await cycle(stubCluster(), [j.jobId]);
     expect((await job(w.db, j.jobId)).status).toBe("cancelled");
     expect((await events(w.db, j.jobId)).map((e) => e.type)).toContain("cancel.nothing_to_stop");

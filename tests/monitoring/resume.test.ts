@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../stack/jwt.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { asUser, events, job } from "./support/fixtures.ts";
+import { events, job } from "./support/fixtures.ts";
 import { createJob, uploadedDataset, waitForStatus } from "./support/pipeline.ts";
 import { startWorld, type World } from "./support/world.ts";
 
@@ -42,10 +42,13 @@ describe("continuing from checkpoints", () => {
   const checkpoint = async (jobId: string, step: number) =>
     (await w.db.query<{ id: string; external_job_id: string | null }>(
       "select id, external_job_id from public.checkpoints where job_id = $1 and step = $2", [jobId, step])).rows[0]!;
-  const retry = (jobId: string, checkpointId: string | null, config: Record<string, unknown> = {}) =>
-    asUser(w.db, user, (c) => c.query<{ id: string; total_steps: number }>(
-      "select id, total_steps from public.retry_training_job(job_id => $1, checkpoint_id => $2, config => $3::jsonb)",
-      [jobId, checkpointId, JSON.stringify(config)]), { commit: true }).then((r) => r.rows[0]!);
+  /** supabase-js rpc('retry_training_job') as the owner; rejects with PostgREST's code, message and HTTP status. */
+  const retry = async (jobId: string, checkpointId: string | null, config: Record<string, unknown> = {}) => {
+    const { data, error, status } = await w.userClient(user.token)
+      .rpc("retry_training_job", { job_id: jobId, checkpoint_id: checkpointId, config }).select("id, total_steps").single();
+    if (error) throw Object.assign(new Error(error.message), error, { status });
+    return data as { id: string; total_steps: number };
+  };
   const resumePoint = async (jobId: string) =>
     (await w.db.query<{ r: Record<string, unknown> }>("select private.resume_point($1) as r", [jobId])).rows[0]!.r;
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import type { Job } from "../../../functions/_shared/gpu/types.ts";
 import type { LocalUser } from "../../../stack/jwt.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { asUser, LLAMA, makeUser } from "./fixtures.ts";
+import { LLAMA, makeUser } from "./fixtures.ts";
 import type { World } from "./world.ts";
 
 /** JSON Lines with `n` chat examples of about `chars` characters each. */
@@ -28,11 +28,10 @@ export function sha256(bytes: Uint8Array | string): string {
 /** A user with a dataset uploaded through supabase-js and validated by the worker (status ready). */
 export async function uploadedDataset(w: World, opts: { examples?: number; user?: LocalUser } = {}): Promise<{ user: LocalUser; datasetId: string; path: string }> {
   const user = opts.user ?? (await makeUser(w.db, w.jwtSecret));
-  const { rows } = await asUser(w.db, user, (c) =>
-    c.query<{ id: string; storage_path: string }>(
-      "insert into public.datasets (name, file_name) values ('e2e', 'train.jsonl') returning id, storage_path",
-    ), { commit: true });
-  const { id, storage_path: path } = rows[0]!;
+  const { data, error: insertError } = await w.userClient(user.token)
+    .from("datasets").insert({ name: "e2e", file_name: "train.jsonl" }).select("id, storage_path").single();
+  if (insertError) throw insertError;
+  const { id, storage_path: path } = data as { id: string; storage_path: string };
   const { error } = await w.userClient(user.token).storage.from("lora-datasets")
     .upload(path, longJsonl(opts.examples ?? 120), { contentType: "application/octet-stream" });
   if (error) throw error;
@@ -44,14 +43,22 @@ export async function uploadedDataset(w: World, opts: { examples?: number; user?
   return { user, datasetId: id, path };
 }
 
-/** Create a job as the user through the RPC a frontend calls. */
+/** Create a job as the user through the RPC a frontend calls: supabase-js rpc() through PostgREST. */
 export async function createJob(w: World, user: LocalUser, datasetId: string, config: Record<string, unknown> = { epochs: 3, batch_size: 4 }): Promise<string> {
-  const { rows } = await asUser(w.db, user, (c) =>
-    c.query<{ id: string }>(
-      "select id from public.create_training_job(dataset_id => $1, base_model_id => $2, config => $3::jsonb, name => 'e2e job')",
-      [datasetId, LLAMA, JSON.stringify(config)],
-    ), { commit: true });
-  return rows[0]!.id;
+  const { data, error } = await w.userClient(user.token)
+    .rpc("create_training_job", { dataset_id: datasetId, base_model_id: LLAMA, config, name: "e2e job" });
+  if (error) throw Object.assign(new Error(error.message), error);
+  return (data as { id: string }).id;
+}
+
+/**
+ * Cancel as the user: supabase-js rpc('cancel_training_job') through PostgREST; the job's status,
+ * or a rejection carrying PostgREST's `code` and the HTTP `status`.
+ */
+export async function cancelAs(w: World, user: LocalUser, jobId: string): Promise<string> {
+  const { data, error, status } = await w.userClient(user.token).rpc("cancel_training_job", { job_id: jobId });
+  if (error) throw Object.assign(new Error(error.message), error, { status });
+  return (data as { status: string }).status;
 }
 
 /** What pg_cron runs: wake poll workers for the due work. */
