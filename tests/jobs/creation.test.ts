@@ -15,6 +15,7 @@ import type { LocalUser } from "../../stack/jwt.ts";
 import { asRole, claimsFor, connect, newUser } from "../helpers/db.ts";
 import { testStack } from "../helpers/stack.ts";
 import { supabaseClient } from "../helpers/supabase.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { LLAMA, readyDataset } from "./fixtures.ts";
 
 type Outcome = { id?: string; code?: string; message?: string; detail?: string };
@@ -133,7 +134,11 @@ describe("job creation", () => {
   it("a failed or cancelled job does not block its resubmission", async () => {
     const first = await httpInsert({ seed: 206 });
     expect(first.status).toBe(201);
-    await db.query("update public.training_jobs set status = 'cancelled' where id = $1", [first.id]);
+    // Cancelled the way its owner would: the stack's dispatcher may already have picked the job up,
+    // so the cancel can pass through cancelling first; wait for the terminal status.
+    expect((await client().rpc("cancel_training_job", { job_id: first.id! })).error).toBeNull();
+    await waitFor(async () => (await db.query("select status from public.training_jobs where id = $1", [first.id])).rows[0]?.status === "cancelled",
+      { timeoutMs: 30_000, what: "the first job to be cancelled" });
     expect(await httpInsert({ seed: 206 })).toMatchObject({ status: 201, id: expect.any(String) });
   });
 
