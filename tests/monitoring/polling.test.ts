@@ -162,7 +162,8 @@ describe("poll-training-jobs", () => {
     const j = await runningJob(w.db, w.jwtSecret, { status: "dispatching" });
     await cancelAs(w, j.user, j.jobId);
     await cycle(stubCluster(), [j.jobId]);
-    expect((await job(w.db, j.jobId)).status).toBe("cancelled");
+    // The cancel also woke the world's own poller through pg_net; whichever claimed the job confirms it.
+    await waitFor(async () => (await job(w.db, j.jobId)).status === "cancelled", { timeoutMs: 20_000, what: "the cancel to be confirmed" });
     expect((await events(w.db, j.jobId)).map((e) => e.type)).toContain("cancel.nothing_to_stop");
   });
 
