@@ -183,7 +183,8 @@ describe("client writes through PostgREST", () => {
 
   it("a job cannot reference another user's dataset, validation dataset or parent job (409 23503)", async () => {
     const w = await world();
-    const otherJob = await seedJob(db, w.other.id, w.otherReady);
+    // Pending, never queued: the stack's dispatcher cannot take it before it is cancelled.
+    const otherJob = await seedJob(db, w.other.id, w.otherReady, { status: "pending" });
     await db.query("update public.training_jobs set status = 'cancelled' where id = $1", [otherJob]);
     const insert = (values: Record<string, unknown>) => result(w.asOwner.from("training_jobs").insert({ base_model_id: MODEL, ...values }).select());
     expect([
@@ -220,7 +221,7 @@ describe("client writes through PostgREST", () => {
     const active = await activeJob(w);
     const enabledOther = await seedModel(db, true);
     try {
-      const sibling = await seedJob(db, w.owner.id, w.ready);
+      const sibling = await seedJob(db, w.owner.id, w.ready, { status: "pending" });
       await db.query("update public.training_jobs set status = 'cancelled' where id = $1", [sibling]);
       const foreignCheckpoint = (await db.query("insert into public.checkpoints (job_id, step) values ($1, 5) returning id", [sibling])).rows[0].id;
       const insert = (values: Record<string, unknown>) =>
