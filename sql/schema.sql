@@ -2399,6 +2399,7 @@ CREATE FUNCTION private.dataset_validation_leased(p_dataset_id uuid, p_token uui
 declare
   v_run private.dataset_validation_runs;
 begin
+  perform 1 from public.datasets d where d.id = p_dataset_id for no key update;
   select * into v_run from private.dataset_validation_runs r
    where r.dataset_id = p_dataset_id and r.lease_token = p_token
    for update;
@@ -2415,7 +2416,7 @@ $$;
 -- Name: FUNCTION dataset_validation_leased(p_dataset_id uuid, p_token uuid, p_seq integer); Type: COMMENT; Schema: private; Owner: -
 --
 
-COMMENT ON FUNCTION private.dataset_validation_leased(p_dataset_id uuid, p_token uuid, p_seq integer) IS 'Locks and returns the run of p_dataset_id if p_token holds its lease (and, when given, p_seq chunks are saved); raises LT286 otherwise.';
+COMMENT ON FUNCTION private.dataset_validation_leased(p_dataset_id uuid, p_token uuid, p_seq integer) IS 'Locks the dataset row, then the run of p_dataset_id (the order the upload trigger uses), and returns the run if p_token holds its lease (and, when given, p_seq chunks are saved); raises LT286 otherwise.';
 
 --
 -- Name: dataset_validation_options(uuid); Type: FUNCTION; Schema: private; Owner: -
