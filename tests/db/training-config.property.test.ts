@@ -13,6 +13,8 @@ import {
   trainingConfigErrors, trainingConfigSchema, type BaseModelBounds, type TrainingConfigError,
 } from "../../types/training-config.ts";
 import { asRole, connect, newUser, sqlState } from "../helpers/db.ts";
+import { testStack } from "../helpers/stack.ts";
+import { supabaseClient } from "../helpers/supabase.ts";
 import { trainingCase } from "./training-config.arbitraries.ts";
 
 const MODEL = "llama-3.1-8b-instruct";
@@ -188,15 +190,16 @@ describe("training configuration contract", () => {
 
   it("validate_training_config() is callable by authenticated users, not by anon, and the helper stays private", async () => {
     const user = await newUser(db);
-    const asUser = <T>(fn: (c: pg.ClientBase) => Promise<T>) => asRole(db, { role: "authenticated", user }, fn);
-    const { rows } = await asUser((c) =>
-      c.query("select public.validate_training_config($1, $2) as e", [MODEL, JSON.stringify({ epochs: 0 })]),
-    );
-    expect(rows[0].e).toEqual([{ code: "LT103", path: ["epochs"], message: `Epochs 0 is below the minimum 1 for "${MODEL}"` }]);
-    const valid = await asUser((c) => c.query("select public.validate_training_config($1, '{}') as e", [MODEL]));
-    expect(valid.rows[0].e).toEqual([]);
-    expect(await sqlState(asRole(db, { role: "anon" }, (c) => c.query("select public.validate_training_config($1, '{}')", [MODEL])))).toBe("42501");
-    expect(await sqlState(asUser((c) => c.query("select private.training_config_errors($1, '{}')", [MODEL])))).toBe("42501");
+    const asUser = supabaseClient(testStack().ANON_KEY, user.token);
+    const invalid = await asUser.rpc("validate_training_config", { base_model_id: MODEL, config: { epochs: 0 } });
+    expect(invalid.error).toBeNull();
+    expect(invalid.data).toEqual([{ code: "LT103", path: ["epochs"], message: `Epochs 0 is below the minimum 1 for "${MODEL}"` }]);
+    const valid = await asUser.rpc("validate_training_config", { base_model_id: MODEL, config: {} });
+    expect(valid).toMatchObject({ error: null, data: [] });
+    const anon = await supabaseClient(testStack().ANON_KEY).rpc("validate_training_config", { base_model_id: MODEL, config: {} });
+    expect({ status: anon.status, code: anon.error?.code }).toEqual({ status: 401, code: "42501" });
+    // The SQL helper behind it is not granted to clients at all (schema private is not exposed either).
+    expect(await sqlState(asRole(db, { role: "authenticated", user }, (c) => c.query("select private.training_config_errors($1, '{}')", [MODEL])))).toBe("42501");
   });
 });
 

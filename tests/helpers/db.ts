@@ -1,6 +1,8 @@
 /**
- * Database access for tests, the way PostgREST runs client requests: inside a
- * transaction, `set local role <role>` and `request.jwt.claims` from the JWT.
+ * Database access for SQL-level tests (state machines, triggers, grants,
+ * workers): `asRole` runs SQL as PostgREST would for a role, inside a
+ * transaction, with `request.jwt.claims`. What a client does is tested
+ * through supabase-js against the stack instead (tests/helpers/supabase.ts).
  */
 import pg from "pg";
 import { randomUUID } from "node:crypto";

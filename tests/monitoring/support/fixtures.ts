@@ -37,27 +37,6 @@ export async function makeUser(db: Db, jwtSecret: string, prefix = "mon"): Promi
   );
 }
 
-/** Run `fn` as the user the way PostgREST does, in a transaction (committed with `commit`). */
-export async function asUser<T>(
-  pool: pg.Pool, user: LocalUser, fn: (c: pg.ClientBase) => Promise<T>, opts: { commit?: boolean } = {},
-): Promise<T> {
-  const c = await pool.connect();
-  try {
-    await c.query("begin");
-    await c.query("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", [
-      JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email }),
-    ]);
-    const out = await fn(c);
-    await c.query(opts.commit ? "commit" : "rollback");
-    return out;
-  } catch (err) {
-    await c.query("rollback").catch(() => {});
-    throw err;
-  } finally {
-    c.release();
-  }
-}
-
 /** Dataset statistics as the validation engine reports them, for the Llama 3 tokenizer (what these tests train). */
 export function llamaStats(examples: number, tokensPerExample = 512): DatasetStats {
   const total = examples * tokensPerExample;
